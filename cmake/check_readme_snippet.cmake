@@ -1,0 +1,11 @@
+# Fails when the README's quick-start code block differs from examples/quick_start.cpp.
+file(READ ${README} readme)
+file(READ ${EXAMPLE} example)
+string(FIND "${readme}" "```cpp\n" start)
+string(FIND "${readme}" "\n```\n" stop)
+math(EXPR start "${start} + 7")
+math(EXPR length "${stop} - ${start} + 1")
+string(SUBSTRING "${readme}" ${start} ${length} snippet)
+if(NOT snippet STREQUAL example)
+  message(FATAL_ERROR "README quick start and ${EXAMPLE} differ")
+endif()

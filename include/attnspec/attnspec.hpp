@@ -1,0 +1,9 @@
+// attnspec: spectral analysis of transformer attention heads. The umbrella header.
+#pragma once
+
+#include "errors.hpp"
+#include "head_slicing.hpp"
+#include "interaction_matrix.hpp"
+#include "logit_energy_field.hpp"
+#include "spectrum_stats.hpp"
+#include "version.hpp"

@@ -1,0 +1,64 @@
+// attnspec: argument checks shared by every public entry point, so all error messages read alike.
+#pragma once
+
+#include <Eigen/Core>
+#include <cmath>
+#include <sstream>
+#include <string>
+
+#include "../errors.hpp"
+
+namespace attnspec::detail {
+
+/// Throws attnspec::invalid_argument with "[attnspec.invalid_argument] <function>: <parts...>".
+template <class... Parts>
+[[noreturn]] void throw_invalid_argument(const char* function, const Parts&... parts) {
+  std::ostringstream message;
+  message.precision(17);
+  message << "[attnspec.invalid_argument] " << function << ": ";
+  (message << ... << parts);
+  throw attnspec::invalid_argument(message.str());
+}
+
+/// "rows x cols" of any Eigen object, for error messages.
+template <class Derived>
+std::string shape_of(const Eigen::EigenBase<Derived>& matrix) {
+  return std::to_string(matrix.rows()) + "x" + std::to_string(matrix.cols());
+}
+
+template <class Derived>
+void require_nonempty(const char* function, const char* argument, const Eigen::EigenBase<Derived>& matrix) {
+  if (matrix.rows() == 0 || matrix.cols() == 0) {
+    throw_invalid_argument(function, argument, " is empty (", shape_of(matrix), ")");
+  }
+}
+
+/// Rejects NaN and +-Inf before any factorisation runs on the data, naming the first offending entry.
+template <class Derived>
+void require_finite(const char* function, const char* argument, const Eigen::DenseBase<Derived>& matrix) {
+  if (matrix.allFinite()) return;
+  for (Eigen::Index j = 0; j < matrix.cols(); ++j) {
+    for (Eigen::Index i = 0; i < matrix.rows(); ++i) {
+      const auto value = matrix(i, j);
+      if (!std::isfinite(value)) {
+        throw_invalid_argument(function, argument, "(", i, ", ", j, ") = ", value, " is not finite (", argument,
+                               " is ", shape_of(matrix), ")");
+      }
+    }
+  }
+}
+
+inline void require_positive_finite(const char* function, const char* argument, double value) {
+  if (!(std::isfinite(value) && value > 0)) {
+    throw_invalid_argument(function, argument, " = ", value, " must be finite and > 0");
+  }
+}
+
+inline void require_index_in_range(const char* function, const char* argument, Eigen::Index value,
+                                   Eigen::Index size) {
+  if (value < 0 || value >= size) {
+    throw_invalid_argument(function, argument, " = ", value, " is out of range [0, ", size, ")");
+  }
+}
+
+}  // namespace attnspec::detail

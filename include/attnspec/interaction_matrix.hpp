@@ -1,0 +1,126 @@
+// attnspec: the learned interaction matrix of one head, M = W_Qᵀ·W_K (D×D, rank <= d).
+#pragma once
+
+#include <Eigen/Core>
+#include <sstream>
+#include <string>
+
+#include "detail/checks.hpp"
+#include "detail/factored_svd.hpp"
+
+namespace attnspec {
+
+/// How a head's weights were prepared before M was formed. Every report carries this, because the same head
+/// gives different spectra with and without each step.
+struct WeightPreparation {
+  double scale = 1.0;          ///< multiplies M; use the head's logit scale (1/sqrt(d)) to compare with logits
+  Eigen::VectorXd norm_gain;   ///< γ of the norm before attention (length D), folded as diag(γ)·M·diag(γ)
+  Eigen::VectorXd norm_bias;   ///< β of a LayerNorm (length D), folded into the biases as W·β
+  Eigen::VectorXd query_bias;  ///< b_q (length d)
+  Eigen::VectorXd key_bias;    ///< b_k (length d)
+
+  /// True when any bias term is present, so M gains a constant input coordinate and becomes (D+1)×(D+1).
+  bool augmented() const { return norm_bias.size() > 0 || query_bias.size() > 0 || key_bias.size() > 0; }
+
+  /// One line saying what was done, e.g. "scale=0.125; norm gain folded; biases augmented (constant coordinate)".
+  std::string describe() const {
+    std::ostringstream text;
+    text.precision(17);
+    text << "scale=" << scale;
+    if (norm_gain.size() > 0) text << "; norm gain folded";
+    if (norm_bias.size() > 0) text << "; norm bias folded";
+    if (query_bias.size() > 0) text << "; query bias";
+    if (key_bias.size() > 0) text << "; key bias";
+    if (augmented()) text << "; augmented with a constant coordinate";
+    return text.str();
+  }
+};
+
+/// Spectrum of M = s·W_Qᵀ·W_K for one head's d×D weight slices in nn.Linear layout [out, in].
+template <typename Scalar = double>
+class InteractionMatrix {
+ public:
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+
+  InteractionMatrix() = default;
+
+  template <class DerivedQ, class DerivedK>
+  InteractionMatrix(const Eigen::MatrixBase<DerivedQ>& query_weight, const Eigen::MatrixBase<DerivedK>& key_weight,
+                    const WeightPreparation& preparation = {}, bool compute_vectors = false) {
+    compute(query_weight, key_weight, preparation, compute_vectors);
+  }
+
+  template <class DerivedQ, class DerivedK>
+  InteractionMatrix& compute(const Eigen::MatrixBase<DerivedQ>& query_weight,
+                             const Eigen::MatrixBase<DerivedK>& key_weight, const WeightPreparation& preparation = {},
+                             bool compute_vectors = false) {
+    constexpr const char* function = "InteractionMatrix";
+    detail::require_nonempty(function, "W_Q", query_weight);
+    detail::require_nonempty(function, "W_K", key_weight);
+    if (query_weight.rows() != key_weight.rows() || query_weight.cols() != key_weight.cols()) {
+      detail::throw_invalid_argument(function, "W_Q (", detail::shape_of(query_weight), ") and W_K (",
+                                     detail::shape_of(key_weight), ") must have the same shape d x D");
+    }
+    const Eigen::Index d = query_weight.rows(), model_dim = query_weight.cols();
+    detail::require_positive_finite(function, "preparation.scale", preparation.scale);
+    check_length(preparation.norm_gain, model_dim, "preparation.norm_gain", "D");
+    check_length(preparation.norm_bias, model_dim, "preparation.norm_bias", "D");
+    check_length(preparation.query_bias, d, "preparation.query_bias", "d");
+    check_length(preparation.key_bias, d, "preparation.key_bias", "d");
+
+    m_query_factor = prepared_factor(query_weight.template cast<Scalar>(), preparation.query_bias, preparation);
+    m_key_factor = prepared_factor(key_weight.template cast<Scalar>(), preparation.key_bias, preparation);
+    detail::require_finite(function, "W_Q (prepared)", m_query_factor);
+    detail::require_finite(function, "W_K (prepared)", m_key_factor);
+
+    m_preparation = preparation;
+    m_svd.compute(m_query_factor, m_key_factor, preparation.scale, compute_vectors, function);
+    return *this;
+  }
+
+  /// Singular values of M, descending; min(d, D) of them (D+1 counts the constant coordinate when augmented).
+  const Vector& singular_values() const { return m_svd.singular_values(); }
+  const Matrix& left_singular_vectors() const { return m_svd.left_vectors("left_singular_vectors"); }
+  const Matrix& right_singular_vectors() const { return m_svd.right_vectors("right_singular_vectors"); }
+  const WeightPreparation& preparation() const { return m_preparation; }
+  Eigen::Index head_dim() const { return m_query_factor.cols(); }
+  /// D, or D+1 when biases augment the input with a constant coordinate.
+  Eigen::Index input_dim() const { return m_query_factor.rows(); }
+  /// M itself (input_dim × input_dim); allocates, for small cases and checking.
+  Matrix dense() const { return m_svd.product(); }
+
+ private:
+  static void check_length(const Eigen::VectorXd& vector, Eigen::Index expected, const char* argument,
+                           const char* name) {
+    if (vector.size() != 0 && vector.size() != expected) {
+      detail::throw_invalid_argument("InteractionMatrix", argument, " has length ", vector.size(), " but ", name,
+                                     " = ", expected);
+    }
+    detail::require_finite("InteractionMatrix", argument, vector);
+  }
+
+  // Wᵀ as the D×d factor of M, with γ folded into its rows and, when augmented, a last row holding the
+  // effective bias W·β + b: q = W·(γ⊙x + β) + b = (W·diag(γ))·x + (W·β + b).
+  static Matrix prepared_factor(const Matrix& weight, const Eigen::VectorXd& bias, const WeightPreparation& prep) {
+    const Eigen::Index d = weight.rows(), model_dim = weight.cols();
+    Matrix factor(model_dim + (prep.augmented() ? 1 : 0), d);
+    factor.topRows(model_dim) = weight.transpose();
+    if (prep.norm_gain.size() > 0) {
+      factor.topRows(model_dim).array().colwise() *= prep.norm_gain.cast<Scalar>().array();
+    }
+    if (prep.augmented()) {
+      Vector effective_bias = Vector::Zero(d);
+      if (prep.norm_bias.size() > 0) effective_bias += weight * prep.norm_bias.cast<Scalar>();
+      if (bias.size() > 0) effective_bias += bias.cast<Scalar>();
+      factor.row(model_dim) = effective_bias.transpose();
+    }
+    return factor;
+  }
+
+  Matrix m_query_factor, m_key_factor;  // prepared W_Qᵀ and W_Kᵀ
+  WeightPreparation m_preparation;
+  detail::FactoredSvd<Scalar> m_svd;
+};
+
+}  // namespace attnspec

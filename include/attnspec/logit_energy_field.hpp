@@ -1,0 +1,123 @@
+// attnspec: the logit energy field of one attention head on one text, E~ = s·Q·K_cᵀ.
+#pragma once
+
+#include <Eigen/Core>
+#include <cmath>
+#include <optional>
+
+#include "detail/checks.hpp"
+#include "detail/factored_svd.hpp"
+
+namespace attnspec {
+
+/// How the field is built from Q and K.
+struct FieldOptions {
+  std::optional<double> scale;         ///< logit scale s; unset means 1/sqrt(d)
+  bool center_rows = true;             ///< subtract each row's mean (E~); false gives the raw logits E = s·Q·Kᵀ
+  Eigen::Index drop_leading_keys = 0;  ///< ignore the first j keys (an attention sink / BOS column)
+  bool compute_vectors = false;        ///< also keep singular vectors (needed for rank_k_rows)
+};
+
+/// Spectrum of the n×m field of a head, computed from its n×d queries and m×d keys without forming n×m.
+/// Centring the rows subtracts the mean key, since E·(I − 11ᵀ/m) = s·Q·(K − 1·k̄ᵀ)ᵀ.
+template <typename Scalar = double>
+class LogitEnergyField {
+ public:
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+  using RowVector = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>;
+
+  LogitEnergyField() = default;
+
+  /// Queries Q (n×d) and keys K (m×d): any real dense Eigen expression or Map, in any precision.
+  template <class DerivedQ, class DerivedK>
+  LogitEnergyField(const Eigen::MatrixBase<DerivedQ>& queries, const Eigen::MatrixBase<DerivedK>& keys,
+                   const FieldOptions& options = {}) {
+    compute(queries, keys, options);
+  }
+
+  /// (Re)computes the field for a new head, reusing this object's storage.
+  template <class DerivedQ, class DerivedK>
+  LogitEnergyField& compute(const Eigen::MatrixBase<DerivedQ>& queries, const Eigen::MatrixBase<DerivedK>& keys,
+                            const FieldOptions& options = {}) {
+    constexpr const char* function = "LogitEnergyField";
+    detail::require_nonempty(function, "Q", queries);
+    detail::require_nonempty(function, "K", keys);
+    if (queries.cols() != keys.cols()) {
+      detail::throw_invalid_argument(function, "Q (", detail::shape_of(queries), ") and K (", detail::shape_of(keys),
+                                     ") must have the same number of columns (the head dimension d)");
+    }
+    if (options.drop_leading_keys < 0 || options.drop_leading_keys >= keys.rows()) {
+      detail::throw_invalid_argument(function, "drop_leading_keys = ", options.drop_leading_keys,
+                                     " must leave at least one of the ", keys.rows(), " keys (K is ",
+                                     detail::shape_of(keys), ")");
+    }
+    const double scale = options.scale.value_or(1.0 / std::sqrt(static_cast<double>(queries.cols())));
+    detail::require_positive_finite(function, "scale", scale);
+
+    m_queries = queries.template cast<Scalar>();
+    m_keys = keys.bottomRows(keys.rows() - options.drop_leading_keys).template cast<Scalar>();
+    // Checked after conversion, so a double too large for float is caught as well as NaN and Inf.
+    detail::require_finite(function, "Q", m_queries);
+    detail::require_finite(function, "K", m_keys);
+    if (options.center_rows) center_keys(m_keys);
+
+    m_options = options;
+    m_scale = scale;
+    m_svd.compute(m_queries, m_keys, scale, options.compute_vectors, function);
+    return *this;
+  }
+
+  /// Singular values, descending; min(n, m', d) of them, where m' counts the keys kept.
+  const Vector& singular_values() const { return m_svd.singular_values(); }
+  /// n×r left singular vectors; requires FieldOptions::compute_vectors.
+  const Matrix& left_singular_vectors() const { return m_svd.left_vectors("left_singular_vectors"); }
+  /// m'×r right singular vectors; requires FieldOptions::compute_vectors.
+  const Matrix& right_singular_vectors() const { return m_svd.right_vectors("right_singular_vectors"); }
+
+  /// The queries as used (converted to Scalar).
+  const Matrix& queries() const { return m_queries; }
+  /// The keys as used: leading keys dropped, centred when rows are centred.
+  const Matrix& keys() const { return m_keys; }
+  Eigen::Index rows() const { return m_queries.rows(); }
+  Eigen::Index cols() const { return m_keys.rows(); }
+  Eigen::Index head_dim() const { return m_queries.cols(); }
+  double scale() const { return m_scale; }
+  const FieldOptions& options() const { return m_options; }
+
+  /// The n×m' field itself. Allocates n×m': for small cases and for checking.
+  Matrix dense() const { return m_svd.product(); }
+
+  /// Rows [first_row, first_row + row_count) of the best rank-k approximation; requires vectors.
+  Matrix rank_k_rows(Eigen::Index k, Eigen::Index first_row, Eigen::Index row_count) const {
+    constexpr const char* function = "LogitEnergyField::rank_k_rows";
+    const Matrix& u = m_svd.left_vectors(function);
+    const Matrix& v = m_svd.right_vectors(function);
+    const Vector& sigma = singular_values();
+    if (k < 0 || k > sigma.size()) {
+      detail::throw_invalid_argument(function, "k = ", k, " is out of range [0, ", sigma.size(), "]");
+    }
+    if (first_row < 0 || row_count < 0 || first_row + row_count > rows()) {
+      detail::throw_invalid_argument(function, "rows [", first_row, ", ", first_row + row_count,
+                                     ") are out of range for a field with ", rows(), " rows");
+    }
+    return u.block(first_row, 0, row_count, k) * sigma.head(k).asDiagonal() * v.leftCols(k).transpose();
+  }
+
+ private:
+  // Subtracts the mean key. The mean is taken of the keys relative to the first key ("shifted data"), which
+  // keeps digits when all keys share a large offset and makes constant keys centre to exactly zero.
+  static void center_keys(Matrix& keys) {
+    const RowVector pivot = keys.row(0);
+    keys.rowwise() -= pivot;
+    const RowVector mean = keys.colwise().mean();
+    keys.rowwise() -= mean;
+  }
+
+  Matrix m_queries, m_keys;  // the factors actually used: converted, sink keys dropped, centred
+  FieldOptions m_options;
+  double m_scale = 0;
+  detail::FactoredSvd<Scalar> m_svd;
+};
+
+}  // namespace attnspec

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, whichever of attnspec's build dependencies this Debian machine lacks.
+set -euo pipefail
+
+packages=(cmake g++ make libeigen3-dev catch2 libbenchmark-dev)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "attnspec: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,288 @@
+#include <attnspec/logit_energy_field.hpp>
+
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+#include "test_support.hpp"
+
+using attnspec::FieldOptions;
+using attnspec::LogitEnergyField;
+using namespace attnspec_test;
+
+namespace {
+struct HeadShape {
+  Index n, m, d;
+};
+// Square, n != m, fewer queries than d, fewer keys than d, a single key, a single query.
+const HeadShape kShapes[] = {{60, 40, 16}, {30, 90, 8}, {10, 20, 64}, {100, 5, 16}, {64, 64, 64},
+                             {7, 1, 4},    {1, 9, 4}};
+
+template <typename Scalar>
+void require_field_matches_dense(const MatrixXd& q, const MatrixXd& k, const FieldOptions& options) {
+  const double scale = options.scale.value_or(1 / std::sqrt(double(q.cols())));
+  const MatrixX<Scalar> qs = q.cast<Scalar>(), ks = k.cast<Scalar>();
+  LogitEnergyField<Scalar> field(qs, ks, options);
+  // The oracle sees the same (rounded) inputs, in double.
+  const MatrixXd reference = reference_field(qs.template cast<double>(), ks.template cast<double>(), scale,
+                                             options.center_rows, options.drop_leading_keys);
+  INFO("n = " << q.rows() << " m = " << k.rows() << " d = " << q.cols() << " centred " << options.center_rows);
+  REQUIRE(field.singular_values().size() == std::min({q.rows(), reference.cols(), q.cols()}));
+  require_same_spectrum(field.singular_values(), dense_singular_values(reference), spectrum_tolerance<Scalar>());
+  const double sigma1 = std::max(dense_singular_values(reference)(0), std::numeric_limits<double>::min());
+  REQUIRE((field.dense().template cast<double>() - reference).cwiseAbs().maxCoeff() <=
+          spectrum_tolerance<Scalar>() * sigma1);
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("field spectrum equals the dense SVD of the materialised field", "[field]", float, double) {
+  std::mt19937_64 rng(2024);
+  for (const auto& shape : kShapes) {
+    const MatrixXd q = gaussian(shape.n, shape.d, rng), k = gaussian(shape.m, shape.d, rng);
+    FieldOptions options;
+    require_field_matches_dense<TestType>(q, k, options);
+    options.center_rows = false;
+    require_field_matches_dense<TestType>(q, k, options);
+    if (shape.m > 1) {
+      options.center_rows = true;
+      options.drop_leading_keys = 1;
+      require_field_matches_dense<TestType>(q, k, options);
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("structured heads: low rank plus noise, attention sink, offset keys", "[field]", float, double) {
+  std::mt19937_64 rng(99);
+  FieldOptions options;
+  SECTION("low rank plus noise") {
+    const MatrixXd q = low_rank_plus_noise(200, 64, 3, 1e-3, rng), k = low_rank_plus_noise(150, 64, 3, 1e-3, rng);
+    require_field_matches_dense<TestType>(q, k, options);
+  }
+  SECTION("an attention-sink key of huge norm") {
+    const MatrixXd q = gaussian(80, 32, rng);
+    MatrixXd k = gaussian(120, 32, rng);
+    k.row(0) *= 1e4;
+    require_field_matches_dense<TestType>(q, k, options);
+    options.drop_leading_keys = 1;
+    require_field_matches_dense<TestType>(q, k, options);
+  }
+  SECTION("keys sharing a large common offset") {
+    const MatrixXd q = gaussian(50, 16, rng);
+    const MatrixXd k = gaussian(70, 16, rng).rowwise() + Eigen::RowVectorXd::Constant(16, 1e3);
+    require_field_matches_dense<TestType>(q, k, options);
+  }
+  SECTION("a zero query block") {
+    MatrixXd q = gaussian(40, 16, rng);
+    q.topRows(20).setZero();
+    require_field_matches_dense<TestType>(q, gaussian(30, 16, rng), options);
+  }
+}
+
+TEMPLATE_TEST_CASE("constant keys give exactly the zero field", "[field]", float, double) {
+  std::mt19937_64 rng(5);
+  const MatrixXd q = gaussian(20, 8, rng);
+  const MatrixXd k = MatrixXd::Ones(30, 1) * gaussian(1, 8, rng);
+  LogitEnergyField<TestType> field(q.cast<TestType>(), k.cast<TestType>());
+  CHECK(field.singular_values().size() == 8);
+  CHECK(field.singular_values().isZero(0));
+  CHECK(field.dense().isZero(0));
+}
+
+TEST_CASE("scales from 1e-150 to 1e150 multiply the spectrum exactly", "[field]") {
+  std::mt19937_64 rng(11);
+  const MatrixXd q = gaussian(40, 16, rng), k = gaussian(50, 16, rng);
+  FieldOptions options;
+  options.scale = 1.0;
+  const Eigen::VectorXd unit = LogitEnergyField<double>(q, k, options).singular_values();
+  for (double scale : {1e-150, 1e-100, 1e-20, 1e20, 1e100, 1e150}) {
+    options.scale = scale;
+    const Eigen::VectorXd scaled = LogitEnergyField<double>(q, k, options).singular_values();
+    INFO("scale " << scale);
+    require_same_spectrum(scaled / scale, unit, 1e-14);
+  }
+}
+
+TEST_CASE("float handles scales across its range", "[field]") {
+  std::mt19937_64 rng(12);
+  const Eigen::MatrixXf q = gaussian(40, 16, rng).cast<float>(), k = gaussian(50, 16, rng).cast<float>();
+  FieldOptions options;
+  options.scale = 1.0;
+  const Eigen::VectorXd unit = LogitEnergyField<float>(q, k, options).singular_values().cast<double>();
+  for (double scale : {1e-30, 1e-10, 1e10, 1e30}) {
+    options.scale = scale;
+    const Eigen::VectorXd scaled = LogitEnergyField<float>(q, k, options).singular_values().cast<double>();
+    require_same_spectrum(scaled / scale, unit, 1e-6);
+  }
+}
+
+TEST_CASE("oracle 7: a prescribed spectrum comes back exactly", "[field]") {
+  std::mt19937_64 rng(3);
+  for (const auto& [n, m, d] : {std::tuple<Index, Index, Index>{100, 80, 16}, {64, 300, 64}, {512, 512, 128}}) {
+    const MatrixXd a = Eigen::HouseholderQR<MatrixXd>(gaussian(n, d, rng)).householderQ() * MatrixXd::Identity(n, d);
+    MatrixXd centred = gaussian(m, d, rng);
+    centred.rowwise() -= centred.colwise().mean();
+    const MatrixXd b = Eigen::HouseholderQR<MatrixXd>(centred).householderQ() * MatrixXd::Identity(m, d);
+    Eigen::VectorXd sigma(d);
+    for (Index l = 0; l < d; ++l) sigma(l) = std::pow(0.8, double(l)) * 5;
+    const MatrixXd q = std::sqrt(double(d)) * a * sigma.asDiagonal();
+    const MatrixXd k = b.rowwise() + gaussian(1, d, rng).row(0);
+    LogitEnergyField<double> field(q, k);
+    INFO("n " << n << " m " << m << " d " << d);
+    require_same_spectrum(field.singular_values(), sigma, 1e-14);
+  }
+}
+
+TEMPLATE_TEST_CASE("invariances: row constants, token permutations, key shifts", "[field]", float, double) {
+  std::mt19937_64 rng(17);
+  const Index n = 45, m = 35, d = 12;
+  const MatrixXd q = gaussian(n, d, rng), k = gaussian(m, d, rng);
+  FieldOptions options;
+  options.scale = 0.3;
+  const Eigen::VectorXd base =
+      LogitEnergyField<TestType>(q.cast<TestType>(), k.cast<TestType>(), options).singular_values().template cast<double>();
+  const double tol = spectrum_tolerance<TestType>() * 10;
+
+  SECTION("adding a constant c_i to row i of E leaves E~ unchanged") {
+    // E' = s·[Q, c/s]·[K, 1]ᵀ = E + c·1ᵀ
+    MatrixXd q_aug(n, d + 1), k_aug(m, d + 1);
+    q_aug << q, gaussian(n, 1, rng) * 100 / *options.scale;
+    k_aug << k, MatrixXd::Ones(m, 1);
+    const Eigen::VectorXd shifted = LogitEnergyField<TestType>(q_aug.cast<TestType>(), k_aug.cast<TestType>(), options)
+                                        .singular_values()
+                                        .template cast<double>();
+    require_same_spectrum(shifted, base, tol * 100);  // the added column carries logits 100x larger
+  }
+  SECTION("permuting queries and keys") {
+    std::vector<int> rows(n), cols(m);
+    std::iota(rows.begin(), rows.end(), 0);
+    std::iota(cols.begin(), cols.end(), 0);
+    std::shuffle(rows.begin(), rows.end(), rng);
+    std::shuffle(cols.begin(), cols.end(), rng);
+    const MatrixXd qp = q(rows, Eigen::all), kp = k(cols, Eigen::all);
+    require_same_spectrum(
+        LogitEnergyField<TestType>(qp.cast<TestType>(), kp.cast<TestType>(), options).singular_values(), base, tol);
+  }
+  SECTION("shifting every key by one vector changes E but not E~") {
+    const MatrixXd shifted_keys = k.rowwise() + 3 * gaussian(1, d, rng).row(0);
+    require_same_spectrum(
+        LogitEnergyField<TestType>(q.cast<TestType>(), shifted_keys.cast<TestType>(), options).singular_values(),
+        base, tol);
+    FieldOptions raw = options;
+    raw.center_rows = false;
+    const double raw_top = LogitEnergyField<double>(q, k, raw).singular_values()(0);
+    const double raw_shifted_top = LogitEnergyField<double>(q, shifted_keys, raw).singular_values()(0);
+    CHECK(std::abs(raw_top - raw_shifted_top) > 1e-3 * raw_top);
+  }
+}
+
+TEMPLATE_TEST_CASE("centred rows sum to zero; vectors are orthonormal and rebuild the field", "[field]", float,
+                   double) {
+  std::mt19937_64 rng(23);
+  const MatrixXd q = low_rank_plus_noise(70, 32, 4, 0.05, rng), k = low_rank_plus_noise(50, 32, 4, 0.05, rng);
+  FieldOptions options;
+  options.compute_vectors = true;
+  LogitEnergyField<TestType> field(q.cast<TestType>(), k.cast<TestType>(), options);
+  const double tol = spectrum_tolerance<TestType>();
+  const double sigma1 = double(field.singular_values()(0));
+  const MatrixXd e = field.dense().template cast<double>();
+  CHECK(e.rowwise().sum().cwiseAbs().maxCoeff() <= 10 * tol * sigma1);
+
+  const MatrixXd u = field.left_singular_vectors().template cast<double>();
+  const MatrixXd v = field.right_singular_vectors().template cast<double>();
+  const Index r = field.singular_values().size();
+  REQUIRE(u.rows() == 70);
+  REQUIRE(v.rows() == 50);
+  REQUIRE(u.cols() == r);
+  CHECK((u.transpose() * u - MatrixXd::Identity(r, r)).cwiseAbs().maxCoeff() <= 10 * tol);
+  CHECK((v.transpose() * v - MatrixXd::Identity(r, r)).cwiseAbs().maxCoeff() <= 10 * tol);
+  // Right singular vectors of a centred field are orthogonal to the all-ones vector.
+  CHECK((v.transpose() * Eigen::VectorXd::Ones(50)).head(4).cwiseAbs().maxCoeff() <= 100 * tol);
+  CHECK((field.rank_k_rows(r, 0, 70).template cast<double>() - e).cwiseAbs().maxCoeff() <= 10 * tol * sigma1);
+  CHECK(field.rank_k_rows(0, 3, 5).isZero(0));
+
+  // Best rank-k rows against the truncated dense SVD; k = 4 sits at a wide gap, so the subspace is unique.
+  const MatrixXd reference = reference_field(q.cast<TestType>().template cast<double>(),
+                                             k.cast<TestType>().template cast<double>(), field.scale(), true);
+  Eigen::JacobiSVD<MatrixXd> svd(reference, Eigen::ComputeThinU | Eigen::ComputeThinV);
+  const MatrixXd best4 =
+      svd.matrixU().leftCols(4) * svd.singularValues().head(4).asDiagonal() * svd.matrixV().leftCols(4).transpose();
+  CHECK((field.rank_k_rows(4, 10, 30).template cast<double>() - best4.middleRows(10, 30)).cwiseAbs().maxCoeff() <=
+        100 * tol * sigma1);
+}
+
+TEST_CASE("zero-copy maps over row-major host buffers, in float, feed a double field", "[field]") {
+  std::mt19937_64 rng(31);
+  const Index n = 33, m = 27, d = 16;
+  std::vector<float> q_buffer(n * d), k_buffer(m * d);
+  std::normal_distribution<float> normal;
+  for (float& x : q_buffer) x = normal(rng);
+  for (float& x : k_buffer) x = normal(rng);
+  using RowMajorF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const Eigen::Map<const RowMajorF> q(q_buffer.data(), n, d), k(k_buffer.data(), m, d);
+  LogitEnergyField<double> field(q, k);
+  const MatrixXd reference = reference_field(q.cast<double>(), k.cast<double>(), 0.25, true);
+  require_same_spectrum(field.singular_values(), dense_singular_values(reference), 1e-12);
+
+  // A strided view: head 1 of a row-major [seq, 2·d] buffer (the [seq, heads·d] layout) used in place.
+  using RowMajorD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const RowMajorD packed = gaussian(n, 2 * d, rng);
+  const Eigen::Map<const RowMajorD, 0, Eigen::OuterStride<>> head1(packed.data() + d, n, d, Eigen::OuterStride<>(2 * d));
+  const MatrixXd head1_copy = packed.rightCols(d);
+  require_same_spectrum(LogitEnergyField<double>(head1, k).singular_values(),
+                        LogitEnergyField<double>(head1_copy, k).singular_values(), 0.0);
+}
+
+TEST_CASE("field errors name the function, the argument and the shapes", "[field][errors]") {
+  std::mt19937_64 rng(41);
+  const MatrixXd q = gaussian(10, 8, rng), k = gaussian(12, 8, rng);
+  require_invalid_argument([&] { LogitEnergyField<double> f(q, gaussian(12, 6, rng)); },
+                           {"LogitEnergyField", "Q (10x8)", "K (12x6)", "same number of columns"});
+  require_invalid_argument([&] { LogitEnergyField<double> f(MatrixXd(0, 8), k); }, {"LogitEnergyField", "Q is empty", "0x8"});
+  require_invalid_argument([&] { LogitEnergyField<double> f(q, MatrixXd(12, 0)); }, {"K is empty", "12x0"});
+  MatrixXd bad = k;
+  bad(3, 5) = std::nan("");
+  require_invalid_argument([&] { LogitEnergyField<double> f(q, bad); }, {"K(3, 5)", "nan", "not finite", "12x8"});
+  bad = q;
+  bad(9, 0) = -std::numeric_limits<double>::infinity();
+  require_invalid_argument([&] { LogitEnergyField<double> f(bad, k); }, {"Q(9, 0)", "-inf"});
+  bad = q;
+  bad(1, 1) = 1e300;  // finite in double, infinite once converted to float
+  require_invalid_argument([&] { LogitEnergyField<float> f(bad, k); }, {"Q(1, 1)", "not finite"});
+  for (double scale : {0.0, -1.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
+    FieldOptions options;
+    options.scale = scale;
+    require_invalid_argument([&] { LogitEnergyField<double> f(q, k, options); }, {"LogitEnergyField", "scale ="});
+  }
+  FieldOptions drop;
+  drop.drop_leading_keys = 12;
+  require_invalid_argument([&] { LogitEnergyField<double> f(q, k, drop); }, {"drop_leading_keys = 12", "12x8"});
+  drop.drop_leading_keys = -1;
+  require_invalid_argument([&] { LogitEnergyField<double> f(q, k, drop); }, {"drop_leading_keys = -1"});
+  FieldOptions huge;
+  huge.scale = 1e300;
+  require_invalid_argument([&] { LogitEnergyField<double> f(q * 1e10, k, huge); }, {"overflows"});
+
+  LogitEnergyField<double> no_vectors(q, k);
+  require_invalid_argument([&] { (void)no_vectors.left_singular_vectors(); }, {"left_singular_vectors", "not computed"});
+  require_invalid_argument([&] { (void)no_vectors.rank_k_rows(1, 0, 1); }, {"rank_k_rows", "not computed"});
+  FieldOptions with_vectors;
+  with_vectors.compute_vectors = true;
+  LogitEnergyField<double> field(q, k, with_vectors);
+  require_invalid_argument([&] { (void)field.rank_k_rows(9, 0, 1); }, {"rank_k_rows", "k = 9", "[0, 8]"});
+  require_invalid_argument([&] { (void)field.rank_k_rows(2, 8, 5); }, {"rank_k_rows", "[8, 13)", "10 rows"});
+}
+
+TEST_CASE("one object is reused across heads of different shapes", "[field]") {
+  std::mt19937_64 rng(43);
+  LogitEnergyField<double> field;
+  for (const auto& shape : kShapes) {
+    const MatrixXd q = gaussian(shape.n, shape.d, rng), k = gaussian(shape.m, shape.d, rng);
+    field.compute(q, k);
+    const MatrixXd reference = reference_field(q, k, 1 / std::sqrt(double(shape.d)), true);
+    require_same_spectrum(field.singular_values(), dense_singular_values(reference), 1e-12);
+    CHECK(field.rows() == shape.n);
+    CHECK(field.cols() == shape.m);
+    CHECK(field.head_dim() == shape.d);
+  }
+}
