@@ -20,7 +20,19 @@ TEST_CASE("the minimal contract compiles as written and holds against dense SVD"
   attnspec::SpectrumStats<double> st(s);          // from any vector of singular values
   st.rank_at(0.9); st.entropy_effective_rank(); st.participation_ratio(); st.stable_rank();
 
+  const Eigen::Index k = st.rank_at(0.9);
+  attnspec::SoftmaxStabilityBound<double> b(Q, K);     // same field definition; optional causal mask via options
+  auto r = b.at_rank(k);   // r.measured_max_tv, r.certified_max_tv (a posteriori), r.a_priori_max_tv, r.measured_mean_tv
+  b.min_rank(0.05);        // smallest k whose certified worst-row TV is <= 0.05
+
   static_assert(std::is_integral_v<decltype(st.rank_at(0.9))>, "rank_at returns an integer type");
+  static_assert(std::is_same_v<decltype(r.measured_max_tv), double> && std::is_same_v<decltype(r.certified_max_tv), double> &&
+                std::is_same_v<decltype(r.a_priori_max_tv), double> && std::is_same_v<decltype(r.measured_mean_tv), double>,
+                "the r. fields are doubles");
+  CHECK(r.measured_max_tv <= r.certified_max_tv + 1e-12);
+  CHECK(r.certified_max_tv <= r.a_priori_max_tv + 1e-12);
+  CHECK(r.measured_mean_tv <= r.measured_max_tv);
+  CHECK(b.at_rank(b.min_rank(0.05)).certified_max_tv <= 0.05);
   REQUIRE(s.size() <= 64);
   REQUIRE(t.size() <= 64);
   require_same_spectrum(s, dense_singular_values(reference_field(Q, K, 1 / std::sqrt(64.0), true)), 1e-12);

@@ -5,5 +5,7 @@
 #include "head_slicing.hpp"
 #include "interaction_matrix.hpp"
 #include "logit_energy_field.hpp"
+#include "softmax_lemmas.hpp"
+#include "softmax_stability.hpp"
 #include "spectrum_stats.hpp"
 #include "version.hpp"

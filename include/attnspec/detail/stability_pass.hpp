@@ -1,0 +1,136 @@
+// attnspec: the streaming pass behind SoftmaxStabilityBound. For every rank k = 0..r at once it measures, row by
+// row, the residual R = E~ − E~_k on the keys each query sees, its certificate tanh(osc/4), and the actual change
+// of the attention weights. Rows are processed in blocks: memory O(block·m + (n + m)·r), never n×m.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <functional>
+
+#include "../softmax_lemmas.hpp"
+
+namespace attnspec::detail {
+
+/// Per-rank results of the pass (index k = 0..r), plus optional per-row values.
+struct StabilityPassResult {
+  Eigen::VectorXd certified_max_tv, certified_sum_tv, certified_max_kl, certified_max_output;
+  Eigen::VectorXd measured_max_tv, measured_sum_tv, measured_max_kl_forward, measured_max_kl_reverse;
+  Eigen::VectorXd measured_sum_kl_forward, measured_sum_kl_reverse;
+  Eigen::VectorXd measured_max_output, max_abs_residual;
+  Eigen::MatrixXd row_certified_tv, row_measured_tv;  // n × (r+1), only when asked for
+};
+
+/// Inputs of the pass, all in double and with the kept keys only.
+struct StabilityPassInput {
+  const Eigen::MatrixXd* queries;  // n×d
+  const Eigen::MatrixXd* keys;     // m×d, as the field used them
+  double scale;
+  const Eigen::MatrixXd* u;        // n×r
+  const Eigen::VectorXd* sigma;    // r
+  const Eigen::MatrixXd* v;        // m×r
+  const Eigen::MatrixXd* values;   // m×d_v or nullptr
+  std::function<Eigen::Index(Eigen::Index)> visible_keys;  // row i sees keys [0, visible_keys(i))
+  Eigen::VectorXd value_diameter;  // diameter of the values row i sees, per row (empty without values)
+  Eigen::Index block_rows;
+  bool keep_rows;
+};
+
+/// Diameter of {v_0, ..., v_{c−1}} for every prefix length c = 0..m; O(m²·d_v), computed pairwise (not through a
+/// Gram matrix, whose cancellation could make the diameter, and so a bound, too small).
+inline Eigen::VectorXd prefix_diameters(const Eigen::MatrixXd& values) {
+  const Eigen::Index m = values.rows();
+  Eigen::VectorXd diameter = Eigen::VectorXd::Zero(m + 1);
+  for (Eigen::Index j = 1; j < m; ++j) {
+    const double farthest = (values.topRows(j).rowwise() - values.row(j)).rowwise().norm().maxCoeff();
+    diameter(j + 1) = std::max(diameter(j), farthest);
+  }
+  if (m >= 1) diameter(1) = 0;
+  return diameter;
+}
+
+inline double log_sum_exp(const Eigen::Ref<const Eigen::RowVectorXd>& x) {
+  const double top = x.maxCoeff();
+  return top + std::log((x.array() - top).exp().sum());
+}
+
+inline StabilityPassResult run_stability_pass(const StabilityPassInput& in) {
+  const Eigen::Index n = in.queries->rows(), m = in.keys->rows(), r = in.sigma->size();
+  const bool with_values = in.values != nullptr;
+  StabilityPassResult out;
+  for (Eigen::VectorXd* per_rank :
+       {&out.certified_max_tv, &out.certified_sum_tv, &out.certified_max_kl, &out.certified_max_output,
+        &out.measured_max_tv, &out.measured_sum_tv, &out.measured_max_kl_forward, &out.measured_max_kl_reverse,
+        &out.measured_sum_kl_forward, &out.measured_sum_kl_reverse, &out.measured_max_output, &out.max_abs_residual}) {
+    per_rank->setZero(r + 1);
+  }
+  if (in.keep_rows) {
+    out.row_certified_tv.setZero(n, r + 1);
+    out.row_measured_tv.setZero(n, r + 1);
+  }
+
+  Eigen::MatrixXd field, log_p, residual, weighted_u, change;  // reused across blocks
+  Eigen::VectorXd log_norm_p(in.block_rows);
+  for (Eigen::Index first = 0; first < n; first += in.block_rows) {
+    const Eigen::Index rows = std::min(in.block_rows, n - first);
+    // The true field rows, from the factors rather than from the SVD, so "measured" means measured.
+    field.noalias() = in.scale * in.queries->middleRows(first, rows) * in.keys->transpose();
+    log_p.resize(rows, m);
+    for (Eigen::Index t = 0; t < rows; ++t) {
+      const Eigen::Index seen = in.visible_keys(first + t);
+      if (seen == 0) continue;
+      log_norm_p(t) = log_sum_exp(field.row(t).head(seen));
+      log_p.row(t).head(seen) = field.row(t).head(seen).array() - log_norm_p(t);
+    }
+    weighted_u.noalias() = in.u->middleRows(first, rows) * in.sigma->asDiagonal();
+    residual.setZero(rows, m);
+    if (with_values) change.setZero(rows, m);
+    // Rank r has R = 0 and changes nothing. Adding term l turns R^(l+1) into R^(l).
+    for (Eigen::Index k = r - 1; k >= 0; --k) {
+      residual.noalias() += weighted_u.col(k) * in.v->col(k).transpose();
+      for (Eigen::Index t = 0; t < rows; ++t) {
+        const Eigen::Index seen = in.visible_keys(first + t);
+        if (seen == 0) continue;
+        const auto r_row = residual.row(t).head(seen);
+        const double oscillation = r_row.maxCoeff() - r_row.minCoeff();
+        const double certified = tv_bound(oscillation);
+        // log q = log p − R + (log Σ p·e^{−R}); q is the attention of the rank-k field E~ − R.
+        const Eigen::ArrayXd log_p_row = log_p.row(t).head(seen).transpose().array();
+        const Eigen::ArrayXd shifted = log_p_row - r_row.transpose().array();
+        const double top = shifted.maxCoeff();
+        const Eigen::ArrayXd log_q = shifted - (top + std::log((shifted - top).exp().sum()));
+        const Eigen::ArrayXd p = log_p_row.exp(), q = log_q.exp();
+        const double tv = 0.5 * (p - q).abs().sum();
+        const double kl_forward = (p * (log_p_row - log_q)).sum();
+        const double kl_reverse = (q * (log_q - log_p_row)).sum();
+
+        out.certified_max_tv(k) = std::max(out.certified_max_tv(k), certified);
+        out.certified_sum_tv(k) += certified;
+        out.certified_max_kl(k) = std::max(out.certified_max_kl(k), kl_bound(oscillation));
+        out.measured_max_tv(k) = std::max(out.measured_max_tv(k), tv);
+        out.measured_sum_tv(k) += tv;
+        out.measured_max_kl_forward(k) = std::max(out.measured_max_kl_forward(k), kl_forward);
+        out.measured_max_kl_reverse(k) = std::max(out.measured_max_kl_reverse(k), kl_reverse);
+        out.measured_sum_kl_forward(k) += kl_forward;
+        out.measured_sum_kl_reverse(k) += kl_reverse;
+        out.max_abs_residual(k) = std::max(out.max_abs_residual(k), r_row.cwiseAbs().maxCoeff());
+        if (with_values) {
+          change.row(t).head(seen) = (p - q).transpose().matrix();
+          out.certified_max_output(k) =
+              std::max(out.certified_max_output(k), output_bound(certified, in.value_diameter(first + t)));
+        }
+        if (in.keep_rows) {
+          out.row_certified_tv(first + t, k) = certified;
+          out.row_measured_tv(first + t, k) = tv;
+        }
+      }
+      if (with_values) {
+        const Eigen::VectorXd output_change = (change * *in.values).rowwise().norm();
+        out.measured_max_output(k) = std::max(out.measured_max_output(k), output_change.maxCoeff());
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace attnspec::detail

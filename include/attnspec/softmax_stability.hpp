@@ -1,0 +1,321 @@
+// attnspec: how much attention changes when a head's logit energy field is cut to rank k — a priori from the
+// spectrum, certified from the actual residual, and measured — for every k at once.
+#pragma once
+
+#include <Eigen/Core>
+#include <Eigen/QR>
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <vector>
+
+#include "detail/checks.hpp"
+#include "detail/stability_pass.hpp"
+#include "logit_energy_field.hpp"
+#include "softmax_lemmas.hpp"
+
+namespace attnspec {
+
+/// Everything known about cutting the field to rank k. TV and KL are per query row; "max" is the worst row,
+/// "mean" the average over the n rows. Output errors are present only when values V were given.
+struct StabilityAtRank {
+  Eigen::Index k = 0;
+  double tail_energy = 0;  ///< T_k = Σ_{l>k} σ_l² = ‖R‖_F²
+  double tail_sum = 0;     ///< S_k = Σ_{l>k} σ_l
+  double coherence_u = 0;  ///< μ_U = √n·max_{i, l>k} |U_il|
+  double coherence_v = 0;  ///< μ_V = √m·max_{j, l>k} |V_jl|
+
+  // A priori: from the spectrum, the sizes and the coherence only (Theorems 6–8 of docs/stability.md).
+  double a_priori_sigma_tv = 0;        ///< tanh(√2·σ_{k+1}/4); needs no coherence
+  double a_priori_row_tv = 0;          ///< tanh(√2·μ_U·√(T_k/n)/4)
+  double a_priori_entry_tv = 0;        ///< tanh(2·μ_U·μ_V·S_k/√(nm)/4)
+  double a_priori_max_oscillation = 0; ///< B_k, the smallest of the three oscillation bounds
+  double a_priori_max_tv = 0;          ///< tanh(B_k/4), the best of the three routes
+  double a_priori_max_kl = 0;          ///< φ(B_k), either direction
+  double a_priori_mean_tv = 0;         ///< tanh(√(T_k/(8n))), no coherence needed
+  double a_priori_mean_kl = 0;         ///< T_k/(4n), either direction
+  double delocalisation_c = 0;         ///< the c of Theorem 8: given by the user, or measured from R
+  double delocalisation_max_tv = 0;    ///< tanh((c/2)·√(T_k/(nm)))
+  std::optional<double> a_priori_output_error;  ///< tanh(B_k/4)·diam(V)
+
+  // A posteriori: from the actual residual, per row tanh(osc(R_i)/4).
+  double certified_max_tv = 0;
+  double certified_mean_tv = 0;
+  double certified_max_kl = 0;                  ///< worst row of φ(osc(R_i))
+  std::optional<double> certified_output_error; ///< worst row of tanh(osc(R_i)/4)·diam(V seen by row i)
+
+  // Measured: the attention of E~ against that of E~_k.
+  double measured_max_tv = 0;
+  double measured_mean_tv = 0;
+  double measured_max_kl_forward = 0;  ///< worst row of KL(a_i ‖ a_i^k)
+  double measured_max_kl_reverse = 0;  ///< worst row of KL(a_i^k ‖ a_i)
+  double measured_mean_kl_forward = 0;
+  double measured_mean_kl_reverse = 0;
+  double measured_max_abs_residual = 0;  ///< max |R_ij| over the entries rows see
+  std::optional<double> measured_output_error;  ///< worst row of ‖a_i·V − a_i^k·V‖₂
+};
+
+/// What min_rank targets.
+enum class StabilityTarget {
+  certified_max_tv,       ///< the a posteriori certificate (the default, and the tight guarantee)
+  a_priori_max_tv,        ///< best a priori route
+  a_priori_sigma_tv,
+  a_priori_row_tv,
+  a_priori_entry_tv,
+  delocalisation_max_tv,  ///< valid only under its hypothesis when c is user-given
+  a_priori_mean_tv,
+  a_priori_mean_kl,
+  measured_max_tv,
+  measured_mean_tv,
+};
+
+/// The value of `target` in `at_rank`.
+inline double stability_value(const StabilityAtRank& at_rank, StabilityTarget target) {
+  switch (target) {
+    case StabilityTarget::certified_max_tv: return at_rank.certified_max_tv;
+    case StabilityTarget::a_priori_max_tv: return at_rank.a_priori_max_tv;
+    case StabilityTarget::a_priori_sigma_tv: return at_rank.a_priori_sigma_tv;
+    case StabilityTarget::a_priori_row_tv: return at_rank.a_priori_row_tv;
+    case StabilityTarget::a_priori_entry_tv: return at_rank.a_priori_entry_tv;
+    case StabilityTarget::delocalisation_max_tv: return at_rank.delocalisation_max_tv;
+    case StabilityTarget::a_priori_mean_tv: return at_rank.a_priori_mean_tv;
+    case StabilityTarget::a_priori_mean_kl: return at_rank.a_priori_mean_kl;
+    case StabilityTarget::measured_max_tv: return at_rank.measured_max_tv;
+    case StabilityTarget::measured_mean_tv: return at_rank.measured_mean_tv;
+  }
+  detail::throw_invalid_argument("stability_value", "unknown target ", static_cast<int>(target));
+}
+
+/// The smallest k whose `target` is <= ε, for ε in (0, 1).
+inline Eigen::Index min_rank(const std::vector<StabilityAtRank>& ranks, double epsilon,
+                             StabilityTarget target = StabilityTarget::certified_max_tv) {
+  if (!(epsilon > 0 && epsilon < 1)) {
+    detail::throw_invalid_argument("min_rank", "epsilon = ", epsilon, " must be in (0, 1)");
+  }
+  for (const auto& at_rank : ranks) {
+    if (stability_value(at_rank, target) <= epsilon) return at_rank.k;
+  }
+  // Unreachable for a full table, whose last rank has R = 0; kept so a partial table cannot read past its end.
+  return ranks.empty() ? 0 : ranks.back().k;
+}
+
+/// The a priori part of the table for ranks k = 0..r, from the singular values (descending), the field's size
+/// n×m, and the coherences μ_U(k), μ_V(k) (each of length r+1). `delocalisation_c` (length r+1) may be empty.
+inline std::vector<StabilityAtRank> a_priori_bounds(const Eigen::VectorXd& sigma, Eigen::Index n, Eigen::Index m,
+                                                    const Eigen::VectorXd& coherence_u,
+                                                    const Eigen::VectorXd& coherence_v,
+                                                    const Eigen::VectorXd& delocalisation_c = {}) {
+  constexpr const char* function = "a_priori_bounds";
+  const Eigen::Index r = sigma.size();
+  if (coherence_u.size() != r + 1 || coherence_v.size() != r + 1 ||
+      (delocalisation_c.size() != 0 && delocalisation_c.size() != r + 1)) {
+    detail::throw_invalid_argument(function, "coherences (", coherence_u.size(), ", ", coherence_v.size(),
+                                   ") and delocalisation_c (", delocalisation_c.size(), ") need length r+1 = ", r + 1);
+  }
+  if (n <= 0 || m <= 0) detail::throw_invalid_argument(function, "n = ", n, " and m = ", m, " must be positive");
+  detail::require_finite(function, "sigma", sigma);
+  // Tail sums as suffix sums: total minus prefix would cancel (σ = (1e4, 1e-6) must give T_1 = 1e-12, not 0).
+  Eigen::VectorXd tail_energy = Eigen::VectorXd::Zero(r + 1), tail_sum = Eigen::VectorXd::Zero(r + 1);
+  for (Eigen::Index k = r - 1; k >= 0; --k) {
+    tail_energy(k) = tail_energy(k + 1) + sigma(k) * sigma(k);
+    tail_sum(k) = tail_sum(k + 1) + sigma(k);
+  }
+  const double rows = static_cast<double>(n), cols = static_cast<double>(m);
+  std::vector<StabilityAtRank> ranks(static_cast<size_t>(r + 1));
+  for (Eigen::Index k = 0; k <= r; ++k) {
+    StabilityAtRank& at = ranks[static_cast<size_t>(k)];
+    at.k = k;
+    at.tail_energy = tail_energy(k);
+    at.tail_sum = tail_sum(k);
+    at.coherence_u = coherence_u(k);
+    at.coherence_v = coherence_v(k);
+    const double next_sigma = k < r ? sigma(k) : 0.0;
+    const double sigma_route = std::sqrt(2.0) * next_sigma;
+    const double row_route = std::sqrt(2.0) * at.coherence_u * std::sqrt(at.tail_energy / rows);
+    const double entry_route = 2 * at.coherence_u * at.coherence_v * at.tail_sum / std::sqrt(rows * cols);
+    at.a_priori_sigma_tv = tv_bound(sigma_route);
+    at.a_priori_row_tv = tv_bound(row_route);
+    at.a_priori_entry_tv = tv_bound(entry_route);
+    at.a_priori_max_oscillation = std::min({sigma_route, row_route, entry_route});
+    at.a_priori_max_tv = tv_bound(at.a_priori_max_oscillation);
+    at.a_priori_max_kl = kl_bound(at.a_priori_max_oscillation);
+    at.a_priori_mean_tv = std::tanh(std::sqrt(at.tail_energy / (8 * rows)));
+    at.a_priori_mean_kl = at.tail_energy / (4 * rows);
+    if (delocalisation_c.size() != 0) {
+      at.delocalisation_c = delocalisation_c(k);
+      at.delocalisation_max_tv = std::tanh(at.delocalisation_c / 2 * std::sqrt(at.tail_energy / (rows * cols)));
+    }
+  }
+  return ranks;
+}
+
+/// μ(k) = √rows·max_{i, l>k} |vectors_il| for k = 0..r (suffix maxima of the column maxima; μ(r) = 0).
+inline Eigen::VectorXd coherence_by_rank(const Eigen::MatrixXd& vectors) {
+  const Eigen::Index r = vectors.cols();
+  Eigen::VectorXd coherence = Eigen::VectorXd::Zero(r + 1);
+  const double root_rows = std::sqrt(static_cast<double>(vectors.rows()));
+  for (Eigen::Index k = r - 1; k >= 0; --k) {
+    coherence(k) = std::max(coherence(k + 1), root_rows * vectors.col(k).cwiseAbs().maxCoeff());
+  }
+  return coherence;
+}
+
+/// Options of the stability calculator.
+struct StabilityOptions {
+  FieldOptions field;              ///< the field's definition (scale, centring, sink keys); vectors are always kept
+  bool causal = false;             ///< query i sees keys j <= i only (queries and keys from one sequence: n = m)
+  Eigen::Index block_rows = 64;    ///< rows per streaming block; memory is O(block_rows·m)
+  std::optional<double> delocalisation_c;  ///< Theorem 8's c (>= 1), an assumption; unset: measured from R
+  bool keep_row_values = false;    ///< keep per-row certified and measured TV for every rank (n × (r+1))
+};
+
+/// The softmax-stability calculator for one head: at_rank(k) for every k = 0..r, min_rank(ε).
+template <typename Scalar = double>
+class SoftmaxStabilityBound {
+ public:
+  template <class DerivedQ, class DerivedK>
+  SoftmaxStabilityBound(const Eigen::MatrixBase<DerivedQ>& queries, const Eigen::MatrixBase<DerivedK>& keys,
+                        const StabilityOptions& options = {}) {
+    compute(queries, keys, static_cast<const Eigen::MatrixXd*>(nullptr), options);
+  }
+
+  /// With value vectors V (m×d_v, one row per key as passed), so output errors are bounded and measured too.
+  template <class DerivedQ, class DerivedK, class DerivedV>
+  SoftmaxStabilityBound(const Eigen::MatrixBase<DerivedQ>& queries, const Eigen::MatrixBase<DerivedK>& keys,
+                        const Eigen::MatrixBase<DerivedV>& values, const StabilityOptions& options = {}) {
+    constexpr const char* function = "SoftmaxStabilityBound";
+    if (values.rows() != keys.rows()) {
+      detail::throw_invalid_argument(function, "V (", detail::shape_of(values), ") needs one row per key; K is ",
+                                     detail::shape_of(keys));
+    }
+    detail::require_nonempty(function, "V", values);
+    const Eigen::MatrixXd v = values.template cast<double>();
+    detail::require_finite(function, "V", v);
+    compute(queries, keys, &v, options);
+  }
+
+  /// Largest rank r = min(n, m', d); at_rank accepts k = 0..r.
+  Eigen::Index max_rank() const { return static_cast<Eigen::Index>(m_ranks.size()) - 1; }
+
+  /// All bounds and measurements at rank k.
+  const StabilityAtRank& at_rank(Eigen::Index k) const {
+    if (k < 0 || k > max_rank()) {
+      detail::throw_invalid_argument("SoftmaxStabilityBound::at_rank", "k = ", k, " is out of range [0, ",
+                                     max_rank(), "]");
+    }
+    return m_ranks[static_cast<size_t>(k)];
+  }
+  const std::vector<StabilityAtRank>& ranks() const { return m_ranks; }
+
+  /// The smallest k whose `target` (by default the certified worst-row TV) is <= ε, for ε in (0, 1).
+  Eigen::Index min_rank(double epsilon, StabilityTarget target = StabilityTarget::certified_max_tv) const {
+    return attnspec::min_rank(m_ranks, epsilon, target);
+  }
+
+  const LogitEnergyField<Scalar>& field() const { return m_field; }
+  bool causal() const { return m_causal; }
+  /// h_j = ‖row j of the orthonormal basis of K_c‖²: how much of the key space key j alone spans (Σ_l V_jl² <= h_j).
+  const Eigen::VectorXd& key_leverage() const { return m_key_leverage; }
+  /// max_j h_j·m/d: near 1 when the field's variance is spread over key positions, large when one key dominates.
+  double key_coherence() const { return m_key_coherence; }
+  /// Per-row certified and measured TV (n × (r+1)); empty unless StabilityOptions::keep_row_values.
+  const Eigen::MatrixXd& row_certified_tv() const { return m_pass.row_certified_tv; }
+  const Eigen::MatrixXd& row_measured_tv() const { return m_pass.row_measured_tv; }
+
+ private:
+  template <class DerivedQ, class DerivedK>
+  void compute(const Eigen::MatrixBase<DerivedQ>& queries, const Eigen::MatrixBase<DerivedK>& keys,
+               const Eigen::MatrixXd* values, const StabilityOptions& options) {
+    constexpr const char* function = "SoftmaxStabilityBound";
+    if (options.block_rows <= 0) {
+      detail::throw_invalid_argument(function, "block_rows = ", options.block_rows, " must be positive");
+    }
+    if (options.delocalisation_c && !(std::isfinite(*options.delocalisation_c) && *options.delocalisation_c >= 1)) {
+      detail::throw_invalid_argument(function, "delocalisation_c = ", *options.delocalisation_c,
+                                     " must be finite and >= 1");
+    }
+    if (options.causal && queries.rows() != keys.rows()) {
+      detail::throw_invalid_argument(function, "a causal mask needs one query per key, but Q is ",
+                                     detail::shape_of(queries), " and K is ", detail::shape_of(keys));
+    }
+    FieldOptions field_options = options.field;
+    field_options.compute_vectors = true;
+    m_field.compute(queries, keys, field_options);
+    m_causal = options.causal;
+
+    const Eigen::Index n = m_field.rows(), m = m_field.cols(), dropped = field_options.drop_leading_keys;
+    const Eigen::MatrixXd q = m_field.queries().template cast<double>();
+    const Eigen::MatrixXd k = m_field.keys().template cast<double>();
+    const Eigen::MatrixXd u = m_field.left_singular_vectors().template cast<double>();
+    const Eigen::MatrixXd v = m_field.right_singular_vectors().template cast<double>();
+    const Eigen::VectorXd sigma = m_field.singular_values().template cast<double>();
+    compute_key_leverage(k);
+
+    // Query i sees the kept keys whose original index is <= i: a prefix of them.
+    const bool causal = options.causal;
+    auto visible_keys = [causal, m, dropped](Eigen::Index row) {
+      return causal ? std::clamp<Eigen::Index>(row + 1 - dropped, 0, m) : m;
+    };
+    std::optional<Eigen::MatrixXd> kept_values;
+    Eigen::VectorXd row_diameter;
+    double full_diameter = 0;
+    if (values) {
+      kept_values = values->bottomRows(m);
+      const Eigen::VectorXd prefix = detail::prefix_diameters(*kept_values);
+      full_diameter = prefix(m);
+      row_diameter.resize(n);
+      for (Eigen::Index i = 0; i < n; ++i) row_diameter(i) = prefix(visible_keys(i));
+    }
+    m_pass = detail::run_stability_pass({&q, &k, m_field.scale(), &u, &sigma, &v,
+                                         kept_values ? &*kept_values : nullptr, visible_keys, row_diameter,
+                                         options.block_rows, options.keep_row_values});
+
+    const Eigen::Index r = sigma.size();
+    Eigen::VectorXd tail_energy = Eigen::VectorXd::Zero(r + 1);
+    for (Eigen::Index l = r - 1; l >= 0; --l) tail_energy(l) = tail_energy(l + 1) + sigma(l) * sigma(l);
+    Eigen::VectorXd c(r + 1);
+    for (Eigen::Index l = 0; l <= r; ++l) {
+      // Measured c = ‖R‖_max·√(nm)/‖R‖_F makes Theorem 8's hypothesis hold exactly; R = 0 gives c = 1.
+      c(l) = options.delocalisation_c.value_or(
+          tail_energy(l) > 0 ? std::max(1.0, m_pass.max_abs_residual(l) * std::sqrt(double(n) * double(m)) /
+                                                 std::sqrt(tail_energy(l)))
+                             : 1.0);
+    }
+    m_ranks = a_priori_bounds(sigma, n, m, coherence_by_rank(u), coherence_by_rank(v), c);
+    for (auto& at : m_ranks) {
+      const Eigen::Index l = at.k;
+      at.certified_max_tv = m_pass.certified_max_tv(l);
+      at.certified_mean_tv = m_pass.certified_sum_tv(l) / double(n);
+      at.certified_max_kl = m_pass.certified_max_kl(l);
+      at.measured_max_tv = m_pass.measured_max_tv(l);
+      at.measured_mean_tv = m_pass.measured_sum_tv(l) / double(n);
+      at.measured_max_kl_forward = m_pass.measured_max_kl_forward(l);
+      at.measured_max_kl_reverse = m_pass.measured_max_kl_reverse(l);
+      at.measured_mean_kl_forward = m_pass.measured_sum_kl_forward(l) / double(n);
+      at.measured_mean_kl_reverse = m_pass.measured_sum_kl_reverse(l) / double(n);
+      at.measured_max_abs_residual = m_pass.max_abs_residual(l);
+      if (values) {
+        at.a_priori_output_error = output_bound(at.a_priori_max_tv, full_diameter);
+        at.certified_output_error = m_pass.certified_max_output(l);
+        at.measured_output_error = m_pass.measured_max_output(l);
+      }
+    }
+  }
+
+  void compute_key_leverage(const Eigen::MatrixXd& keys) {
+    const Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(keys);
+    const Eigen::Index rank = qr.rank();
+    const Eigen::MatrixXd basis = qr.householderQ() * Eigen::MatrixXd::Identity(keys.rows(), rank);
+    m_key_leverage = basis.rowwise().squaredNorm();
+    m_key_coherence = rank == 0 ? 0.0 : m_key_leverage.maxCoeff() * double(keys.rows()) / double(keys.cols());
+  }
+
+  LogitEnergyField<Scalar> m_field;
+  bool m_causal = false;
+  detail::StabilityPassResult m_pass;
+  std::vector<StabilityAtRank> m_ranks;
+  Eigen::VectorXd m_key_leverage;
+  double m_key_coherence = 0;
+};
+
+}  // namespace attnspec
