@@ -69,18 +69,22 @@ inline StabilityPassResult run_stability_pass(const StabilityPassInput& in) {
     out.row_measured_tv.setZero(n, r + 1);
   }
 
-  Eigen::MatrixXd field, log_p, residual, weighted_u, change;  // reused across blocks
-  Eigen::VectorXd log_norm_p(in.block_rows);
+  // Row-major blocks: every per-row step below reads contiguous memory.
+  using RowMajorMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  RowMajorMatrix field, log_p, p, residual, change;  // reused across blocks
+  Eigen::MatrixXd weighted_u;
+  Eigen::Array<double, 1, Eigen::Dynamic> shifted(m), q(m), log_q(m);
   for (Eigen::Index first = 0; first < n; first += in.block_rows) {
     const Eigen::Index rows = std::min(in.block_rows, n - first);
     // The true field rows, from the factors rather than from the SVD, so "measured" means measured.
     field.noalias() = in.scale * in.queries->middleRows(first, rows) * in.keys->transpose();
     log_p.resize(rows, m);
+    p.resize(rows, m);
     for (Eigen::Index t = 0; t < rows; ++t) {
       const Eigen::Index seen = in.visible_keys(first + t);
       if (seen == 0) continue;
-      log_norm_p(t) = log_sum_exp(field.row(t).head(seen));
-      log_p.row(t).head(seen) = field.row(t).head(seen).array() - log_norm_p(t);
+      log_p.row(t).head(seen) = field.row(t).head(seen).array() - log_sum_exp(field.row(t).head(seen));
+      p.row(t).head(seen) = log_p.row(t).head(seen).array().exp();
     }
     weighted_u.noalias() = in.u->middleRows(first, rows) * in.sigma->asDiagonal();
     residual.setZero(rows, m);
@@ -91,18 +95,24 @@ inline StabilityPassResult run_stability_pass(const StabilityPassInput& in) {
       for (Eigen::Index t = 0; t < rows; ++t) {
         const Eigen::Index seen = in.visible_keys(first + t);
         if (seen == 0) continue;
-        const auto r_row = residual.row(t).head(seen);
+        const auto r_row = residual.row(t).head(seen).array();
+        const auto log_p_row = log_p.row(t).head(seen).array();
+        const auto p_row = p.row(t).head(seen).array();
         const double oscillation = r_row.maxCoeff() - r_row.minCoeff();
         const double certified = tv_bound(oscillation);
-        // log q = log p − R + (log Σ p·e^{−R}); q is the attention of the rank-k field E~ − R.
-        const Eigen::ArrayXd log_p_row = log_p.row(t).head(seen).transpose().array();
-        const Eigen::ArrayXd shifted = log_p_row - r_row.transpose().array();
-        const double top = shifted.maxCoeff();
-        const Eigen::ArrayXd log_q = shifted - (top + std::log((shifted - top).exp().sum()));
-        const Eigen::ArrayXd p = log_p_row.exp(), q = log_q.exp();
-        const double tv = 0.5 * (p - q).abs().sum();
-        const double kl_forward = (p * (log_p_row - log_q)).sum();
-        const double kl_reverse = (q * (log_q - log_p_row)).sum();
+        // q = softmax(log p − R) is the attention of the rank-k field E~ − R; one exponential per entry.
+        auto s = shifted.head(seen);
+        s = log_p_row - r_row;
+        const double top = s.maxCoeff();
+        auto q_row = q.head(seen);
+        q_row = (s - top).exp();
+        const double total = q_row.sum();
+        q_row /= total;
+        auto log_q_row = log_q.head(seen);
+        log_q_row = s - (top + std::log(total));
+        const double tv = 0.5 * (p_row - q_row).abs().sum();
+        const double kl_forward = (p_row * (log_p_row - log_q_row)).sum();
+        const double kl_reverse = (q_row * (log_q_row - log_p_row)).sum();
 
         out.certified_max_tv(k) = std::max(out.certified_max_tv(k), certified);
         out.certified_sum_tv(k) += certified;
@@ -113,9 +123,9 @@ inline StabilityPassResult run_stability_pass(const StabilityPassInput& in) {
         out.measured_max_kl_reverse(k) = std::max(out.measured_max_kl_reverse(k), kl_reverse);
         out.measured_sum_kl_forward(k) += kl_forward;
         out.measured_sum_kl_reverse(k) += kl_reverse;
-        out.max_abs_residual(k) = std::max(out.max_abs_residual(k), r_row.cwiseAbs().maxCoeff());
+        out.max_abs_residual(k) = std::max(out.max_abs_residual(k), r_row.abs().maxCoeff());
         if (with_values) {
-          change.row(t).head(seen) = (p - q).transpose().matrix();
+          change.row(t).head(seen) = (p_row - q_row).matrix();
           out.certified_max_output(k) =
               std::max(out.certified_max_output(k), output_bound(certified, in.value_diameter(first + t)));
         }

@@ -5,16 +5,15 @@
 
 #include <Eigen/SVD>
 
+#include "bench_inputs.hpp"
+
 namespace {
 
-Eigen::MatrixXd random_head(Eigen::Index rows, Eigen::Index cols, unsigned seed) {
-  std::srand(seed);
-  return Eigen::MatrixXd::Random(rows, cols);
-}
+using attnspec_bench::random_matrix;
 
 void BM_FieldSpectrum(benchmark::State& state) {
   const Eigen::Index n = state.range(0), d = state.range(1);
-  const Eigen::MatrixXd q = random_head(n, d, 1), k = random_head(n, d, 2);
+  const Eigen::MatrixXd q = random_matrix(n, d, 1), k = random_matrix(n, d, 2);
   attnspec::LogitEnergyField<double> field;
   for (auto _ : state) {
     field.compute(q, k);
@@ -25,7 +24,7 @@ void BM_FieldSpectrum(benchmark::State& state) {
 
 void BM_GramFloor(benchmark::State& state) {
   const Eigen::Index n = state.range(0), d = state.range(1);
-  const Eigen::MatrixXd q = random_head(n, d, 1), k = random_head(n, d, 2);
+  const Eigen::MatrixXd q = random_matrix(n, d, 1), k = random_matrix(n, d, 2);
   Eigen::MatrixXd gram_q(d, d), gram_k(d, d);
   for (auto _ : state) {
     gram_q.noalias() = q.transpose() * q;
@@ -40,7 +39,7 @@ void BM_GramFloor(benchmark::State& state) {
 
 void BM_DenseSvdOfMaterialisedField(benchmark::State& state) {
   const Eigen::Index n = state.range(0), d = state.range(1);
-  const Eigen::MatrixXd q = random_head(n, d, 1), k = random_head(n, d, 2);
+  const Eigen::MatrixXd q = random_matrix(n, d, 1), k = random_matrix(n, d, 2);
   const Eigen::MatrixXd field = q * (k.rowwise() - k.colwise().mean()).transpose();
   for (auto _ : state) {
     Eigen::BDCSVD<Eigen::MatrixXd> svd(field);
@@ -53,5 +52,3 @@ void BM_DenseSvdOfMaterialisedField(benchmark::State& state) {
 BENCHMARK(BM_FieldSpectrum)->ArgsProduct({{512, 1024, 4096}, {64, 128}})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_GramFloor)->ArgsProduct({{512, 1024, 4096}, {64, 128}})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DenseSvdOfMaterialisedField)->ArgsProduct({{512}, {64, 128}})->Unit(benchmark::kMillisecond);
-
-BENCHMARK_MAIN();
