@@ -1,7 +1,7 @@
 // First benchmark: the factored field spectrum at head sizes 64 and 128, next to the arithmetic floor of any
 // QR or Gram route (two XᵀX products of the same n×d shapes) and, where it fits, Eigen's dense SVD.
-#include <attnspec/logit_energy_field.hpp>
 #include <benchmark/benchmark.h>
+#include <attnspec/logit_energy_field.hpp>
 
 #include <Eigen/SVD>
 

@@ -1,7 +1,7 @@
 // The all-rank stability pass (certificate and measured TV/KL for every k), next to one n×m×d GEMM, the
 // product that materialising the field would cost.
-#include <attnspec/softmax_stability.hpp>
 #include <benchmark/benchmark.h>
+#include <attnspec/softmax_stability.hpp>
 
 #include "bench_inputs.hpp"
 

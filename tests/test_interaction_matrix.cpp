@@ -57,8 +57,8 @@ TEMPLATE_TEST_CASE("prepared weights reproduce the logits of the prepared head",
     xa << x, 1;
     ya << y, 1;
     const double logit = prep.scale * q.dot(k);
-    CHECK(std::abs(xa.dot(m * ya) - logit) <= 50 * spectrum_tolerance<TestType>() * (1 + std::abs(logit)) *
-                                                  std::sqrt(double(model_dim)));
+    CHECK(std::abs(xa.dot(m * ya) - logit) <=
+          50 * spectrum_tolerance<TestType>() * (1 + std::abs(logit)) * std::sqrt(double(model_dim)));
   }
   require_same_spectrum(im.singular_values(), dense_singular_values(m), spectrum_tolerance<TestType>());
   const std::string how = im.preparation().describe();

@@ -16,8 +16,7 @@ struct HeadShape {
   Index n, m, d;
 };
 // Square, n != m, fewer queries than d, fewer keys than d, a single key, a single query.
-const HeadShape kShapes[] = {{60, 40, 16}, {30, 90, 8}, {10, 20, 64}, {100, 5, 16}, {64, 64, 64},
-                             {7, 1, 4},    {1, 9, 4}};
+const HeadShape kShapes[] = {{60, 40, 16}, {30, 90, 8}, {10, 20, 64}, {100, 5, 16}, {64, 64, 64}, {7, 1, 4}, {1, 9, 4}};
 
 template <typename Scalar>
 void require_field_matches_dense(const MatrixXd& q, const MatrixXd& k, const FieldOptions& options) {
@@ -139,8 +138,9 @@ TEMPLATE_TEST_CASE("invariances: row constants, token permutations, key shifts",
   const MatrixXd q = gaussian(n, d, rng), k = gaussian(m, d, rng);
   FieldOptions options;
   options.scale = 0.3;
-  const Eigen::VectorXd base =
-      LogitEnergyField<TestType>(q.cast<TestType>(), k.cast<TestType>(), options).singular_values().template cast<double>();
+  const Eigen::VectorXd base = LogitEnergyField<TestType>(q.cast<TestType>(), k.cast<TestType>(), options)
+                                   .singular_values()
+                                   .template cast<double>();
   const double tol = spectrum_tolerance<TestType>() * 10;
 
   SECTION("adding a constant c_i to row i of E leaves E~ unchanged") {
@@ -166,8 +166,8 @@ TEMPLATE_TEST_CASE("invariances: row constants, token permutations, key shifts",
   SECTION("shifting every key by one vector changes E but not E~") {
     const MatrixXd shifted_keys = k.rowwise() + 3 * gaussian(1, d, rng).row(0);
     require_same_spectrum(
-        LogitEnergyField<TestType>(q.cast<TestType>(), shifted_keys.cast<TestType>(), options).singular_values(),
-        base, tol);
+        LogitEnergyField<TestType>(q.cast<TestType>(), shifted_keys.cast<TestType>(), options).singular_values(), base,
+        tol);
     FieldOptions raw = options;
     raw.center_rows = false;
     const double raw_top = LogitEnergyField<double>(q, k, raw).singular_values()(0);
@@ -227,7 +227,8 @@ TEST_CASE("zero-copy maps over row-major host buffers, in float, feed a double f
   // A strided view: head 1 of a row-major [seq, 2·d] buffer (the [seq, heads·d] layout) used in place.
   using RowMajorD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const RowMajorD packed = gaussian(n, 2 * d, rng);
-  const Eigen::Map<const RowMajorD, 0, Eigen::OuterStride<>> head1(packed.data() + d, n, d, Eigen::OuterStride<>(2 * d));
+  const Eigen::Map<const RowMajorD, 0, Eigen::OuterStride<>> head1(packed.data() + d, n, d,
+                                                                   Eigen::OuterStride<>(2 * d));
   const MatrixXd head1_copy = packed.rightCols(d);
   require_same_spectrum(LogitEnergyField<double>(head1, k).singular_values(),
                         LogitEnergyField<double>(head1_copy, k).singular_values(), 0.0);
@@ -238,7 +239,8 @@ TEST_CASE("field errors name the function, the argument and the shapes", "[field
   const MatrixXd q = gaussian(10, 8, rng), k = gaussian(12, 8, rng);
   require_invalid_argument([&] { LogitEnergyField<double> f(q, gaussian(12, 6, rng)); },
                            {"LogitEnergyField", "Q (10x8)", "K (12x6)", "same number of columns"});
-  require_invalid_argument([&] { LogitEnergyField<double> f(MatrixXd(0, 8), k); }, {"LogitEnergyField", "Q is empty", "0x8"});
+  require_invalid_argument([&] { LogitEnergyField<double> f(MatrixXd(0, 8), k); },
+                           {"LogitEnergyField", "Q is empty", "0x8"});
   require_invalid_argument([&] { LogitEnergyField<double> f(q, MatrixXd(12, 0)); }, {"K is empty", "12x0"});
   MatrixXd bad = k;
   bad(3, 5) = std::nan("");
@@ -264,7 +266,8 @@ TEST_CASE("field errors name the function, the argument and the shapes", "[field
   require_invalid_argument([&] { LogitEnergyField<double> f(q * 1e10, k, huge); }, {"overflows"});
 
   LogitEnergyField<double> no_vectors(q, k);
-  require_invalid_argument([&] { (void)no_vectors.left_singular_vectors(); }, {"left_singular_vectors", "not computed"});
+  require_invalid_argument([&] { (void)no_vectors.left_singular_vectors(); },
+                           {"left_singular_vectors", "not computed"});
   require_invalid_argument([&] { (void)no_vectors.rank_k_rows(1, 0, 1); }, {"rank_k_rows", "not computed"});
   FieldOptions with_vectors;
   with_vectors.compute_vectors = true;

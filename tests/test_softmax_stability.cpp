@@ -48,7 +48,8 @@ DenseReference dense_reference(const MatrixXd& q, const MatrixXd& k, const Matri
       const Index seen = causal ? std::clamp<Index>(i + 1 - dropped, 0, m) : m;
       if (seen == 0) continue;
       const Eigen::ArrayXd x = e.row(i).head(seen).transpose(), y = truncated.row(i).head(seen).transpose();
-      ref.certified(i, rank) = std::tanh((residual.row(i).head(seen).maxCoeff() - residual.row(i).head(seen).minCoeff()) / 4);
+      ref.certified(i, rank) =
+          std::tanh((residual.row(i).head(seen).maxCoeff() - residual.row(i).head(seen).minCoeff()) / 4);
       ref.tv(i, rank) = total_variation(x, y);
       ref.kl_forward(i, rank) = kl_divergence(x, y);
       ref.kl_reverse(i, rank) = kl_divergence(y, x);
@@ -273,7 +274,8 @@ TEST_CASE("property: no bound is ever below what it bounds (1,200 generated head
     };
     for (const auto& at : bound.ranks()) {
       // Per row: the certificate bounds the measured TV of that row.
-      track((bound.row_measured_tv().col(at.k) - bound.row_certified_tv().col(at.k)).maxCoeff(), "row certificate", at.k);
+      track((bound.row_measured_tv().col(at.k) - bound.row_certified_tv().col(at.k)).maxCoeff(), "row certificate",
+            at.k);
       track(excess(at.measured_max_tv, at.certified_max_tv), "certified max TV", at.k);
       track(excess(at.certified_max_tv, at.a_priori_sigma_tv), "sigma route", at.k);
       track(excess(at.certified_max_tv, at.a_priori_row_tv), "row route", at.k);

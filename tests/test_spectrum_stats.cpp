@@ -160,7 +160,11 @@ TEST_CASE("spectrum_gap divides metric by metric", "[stats]") {
 }
 
 TEST_CASE("bad spectra and bad tau are rejected with a message naming them", "[stats][errors]") {
-  require_invalid_argument([] { SpectrumStats<double> st(values({1, -0.5})); }, {"SpectrumStats", "singular_values(1)", "-0.5"});
+  require_invalid_argument(
+      [] {
+        SpectrumStats<double> st(values({1, -0.5}));
+      },
+      {"SpectrumStats", "singular_values(1)", "-0.5"});
   require_invalid_argument([] { SpectrumStats<double> st(values({1, std::nan("")})); }, {"singular_values(1)", "nan"});
   require_invalid_argument([] { SpectrumStats<double> st(values({std::numeric_limits<double>::infinity()})); },
                            {"singular_values(0)", "inf"});

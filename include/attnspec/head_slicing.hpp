@@ -45,8 +45,8 @@ PlainMatrixOf<Derived> head_rows(const Eigen::MatrixBase<Derived>& packed, Eigen
 inline Eigen::Index kv_head_for_query_head(Eigen::Index query_head, Eigen::Index query_heads, Eigen::Index kv_heads) {
   constexpr const char* function = "kv_head_for_query_head";
   if (query_heads <= 0 || kv_heads <= 0 || query_heads % kv_heads != 0) {
-    detail::throw_invalid_argument(function, "query_heads = ", query_heads, " must be a positive multiple of kv_heads = ",
-                                   kv_heads);
+    detail::throw_invalid_argument(function, "query_heads = ", query_heads,
+                                   " must be a positive multiple of kv_heads = ", kv_heads);
   }
   detail::require_index_in_range(function, "query_head", query_head, query_heads);
   return query_head / (query_heads / kv_heads);

@@ -94,8 +94,8 @@ class InteractionMatrix {
   static void check_length(const Eigen::VectorXd& vector, Eigen::Index expected, const char* argument,
                            const char* name) {
     if (vector.size() != 0 && vector.size() != expected) {
-      detail::throw_invalid_argument("InteractionMatrix", argument, " has length ", vector.size(), " but ", name,
-                                     " = ", expected);
+      detail::throw_invalid_argument("InteractionMatrix", argument, " has length ", vector.size(), " but ", name, " = ",
+                                     expected);
     }
     detail::require_finite("InteractionMatrix", argument, vector);
   }

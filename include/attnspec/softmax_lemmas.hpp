@@ -28,8 +28,6 @@ inline double kl_bound(double oscillation) {
 }
 
 /// ‖a·V − a'·V‖₂ <= TV(a, a')·diam{v_j}: the attention output moves at most TV times the value set's diameter.
-inline double output_bound(double total_variation, double value_diameter) {
-  return total_variation * value_diameter;
-}
+inline double output_bound(double total_variation, double value_diameter) { return total_variation * value_diameter; }
 
 }  // namespace attnspec

@@ -26,23 +26,23 @@ struct StabilityAtRank {
   double coherence_v = 0;  ///< μ_V = √m·max_{j, l>k} |V_jl|
 
   // A priori: from the spectrum, the sizes and the coherence only (Theorems 6–8 of docs/stability.md).
-  double a_priori_sigma_tv = 0;        ///< tanh(√2·σ_{k+1}/4); needs no coherence
-  double a_priori_row_tv = 0;          ///< tanh(√2·μ_U·√(T_k/n)/4)
-  double a_priori_entry_tv = 0;        ///< tanh(2·μ_U·μ_V·S_k/√(nm)/4)
-  double a_priori_max_oscillation = 0; ///< B_k, the smallest of the three oscillation bounds
-  double a_priori_max_tv = 0;          ///< tanh(B_k/4), the best of the three routes
-  double a_priori_max_kl = 0;          ///< φ(B_k), either direction
-  double a_priori_mean_tv = 0;         ///< tanh(√(T_k/(8n))), no coherence needed
-  double a_priori_mean_kl = 0;         ///< T_k/(4n), either direction
-  double delocalisation_c = 0;         ///< the c of Theorem 8: given by the user, or measured from R
-  double delocalisation_max_tv = 0;    ///< tanh((c/2)·√(T_k/(nm)))
+  double a_priori_sigma_tv = 0;                 ///< tanh(√2·σ_{k+1}/4); needs no coherence
+  double a_priori_row_tv = 0;                   ///< tanh(√2·μ_U·√(T_k/n)/4)
+  double a_priori_entry_tv = 0;                 ///< tanh(2·μ_U·μ_V·S_k/√(nm)/4)
+  double a_priori_max_oscillation = 0;          ///< B_k, the smallest of the three oscillation bounds
+  double a_priori_max_tv = 0;                   ///< tanh(B_k/4), the best of the three routes
+  double a_priori_max_kl = 0;                   ///< φ(B_k), either direction
+  double a_priori_mean_tv = 0;                  ///< tanh(√(T_k/(8n))), no coherence needed
+  double a_priori_mean_kl = 0;                  ///< T_k/(4n), either direction
+  double delocalisation_c = 0;                  ///< the c of Theorem 8: given by the user, or measured from R
+  double delocalisation_max_tv = 0;             ///< tanh((c/2)·√(T_k/(nm)))
   std::optional<double> a_priori_output_error;  ///< tanh(B_k/4)·diam(V)
 
   // A posteriori: from the actual residual, per row tanh(osc(R_i)/4).
   double certified_max_tv = 0;
   double certified_mean_tv = 0;
-  double certified_max_kl = 0;                  ///< worst row of φ(osc(R_i))
-  std::optional<double> certified_output_error; ///< worst row of tanh(osc(R_i)/4)·diam(V seen by row i)
+  double certified_max_kl = 0;                   ///< worst row of φ(osc(R_i))
+  std::optional<double> certified_output_error;  ///< worst row of tanh(osc(R_i)/4)·diam(V seen by row i)
 
   // Measured: the attention of E~ against that of E~_k.
   double measured_max_tv = 0;
@@ -51,14 +51,14 @@ struct StabilityAtRank {
   double measured_max_kl_reverse = 0;  ///< worst row of KL(a_i^k ‖ a_i)
   double measured_mean_kl_forward = 0;
   double measured_mean_kl_reverse = 0;
-  double measured_max_abs_residual = 0;  ///< max |R_ij| over the entries rows see
+  double measured_max_abs_residual = 0;         ///< max |R_ij| over the entries rows see
   std::optional<double> measured_output_error;  ///< worst row of ‖a_i·V − a_i^k·V‖₂
 };
 
 /// What min_rank targets.
 enum class StabilityTarget {
-  certified_max_tv,       ///< the a posteriori certificate (the default, and the tight guarantee)
-  a_priori_max_tv,        ///< best a priori route
+  certified_max_tv,  ///< the a posteriori certificate (the default, and the tight guarantee)
+  a_priori_max_tv,   ///< best a priori route
   a_priori_sigma_tv,
   a_priori_row_tv,
   a_priori_entry_tv,
@@ -72,16 +72,26 @@ enum class StabilityTarget {
 /// The value of `target` in `at_rank`.
 inline double stability_value(const StabilityAtRank& at_rank, StabilityTarget target) {
   switch (target) {
-    case StabilityTarget::certified_max_tv: return at_rank.certified_max_tv;
-    case StabilityTarget::a_priori_max_tv: return at_rank.a_priori_max_tv;
-    case StabilityTarget::a_priori_sigma_tv: return at_rank.a_priori_sigma_tv;
-    case StabilityTarget::a_priori_row_tv: return at_rank.a_priori_row_tv;
-    case StabilityTarget::a_priori_entry_tv: return at_rank.a_priori_entry_tv;
-    case StabilityTarget::delocalisation_max_tv: return at_rank.delocalisation_max_tv;
-    case StabilityTarget::a_priori_mean_tv: return at_rank.a_priori_mean_tv;
-    case StabilityTarget::a_priori_mean_kl: return at_rank.a_priori_mean_kl;
-    case StabilityTarget::measured_max_tv: return at_rank.measured_max_tv;
-    case StabilityTarget::measured_mean_tv: return at_rank.measured_mean_tv;
+    case StabilityTarget::certified_max_tv:
+      return at_rank.certified_max_tv;
+    case StabilityTarget::a_priori_max_tv:
+      return at_rank.a_priori_max_tv;
+    case StabilityTarget::a_priori_sigma_tv:
+      return at_rank.a_priori_sigma_tv;
+    case StabilityTarget::a_priori_row_tv:
+      return at_rank.a_priori_row_tv;
+    case StabilityTarget::a_priori_entry_tv:
+      return at_rank.a_priori_entry_tv;
+    case StabilityTarget::delocalisation_max_tv:
+      return at_rank.delocalisation_max_tv;
+    case StabilityTarget::a_priori_mean_tv:
+      return at_rank.a_priori_mean_tv;
+    case StabilityTarget::a_priori_mean_kl:
+      return at_rank.a_priori_mean_kl;
+    case StabilityTarget::measured_max_tv:
+      return at_rank.measured_max_tv;
+    case StabilityTarget::measured_mean_tv:
+      return at_rank.measured_mean_tv;
   }
   detail::throw_invalid_argument("stability_value", "unknown target ", static_cast<int>(target));
 }
@@ -162,11 +172,11 @@ inline Eigen::VectorXd coherence_by_rank(const Eigen::MatrixXd& vectors) {
 
 /// Options of the stability calculator.
 struct StabilityOptions {
-  FieldOptions field;              ///< the field's definition (scale, centring, sink keys); vectors are always kept
-  bool causal = false;             ///< query i sees keys j <= i only (queries and keys from one sequence: n = m)
-  Eigen::Index block_rows = 64;    ///< rows per streaming block; memory is O(block_rows·m)
+  FieldOptions field;            ///< the field's definition (scale, centring, sink keys); vectors are always kept
+  bool causal = false;           ///< query i sees keys j <= i only (queries and keys from one sequence: n = m)
+  Eigen::Index block_rows = 64;  ///< rows per streaming block; memory is O(block_rows·m)
   std::optional<double> delocalisation_c;  ///< Theorem 8's c (>= 1), an assumption; unset: measured from R
-  bool keep_row_values = false;    ///< keep per-row certified and measured TV for every rank (n × (r+1))
+  bool keep_row_values = false;            ///< keep per-row certified and measured TV for every rank (n × (r+1))
 };
 
 /// The softmax-stability calculator for one head: at_rank(k) for every k = 0..r, min_rank(ε).
@@ -200,8 +210,8 @@ class SoftmaxStabilityBound {
   /// All bounds and measurements at rank k.
   const StabilityAtRank& at_rank(Eigen::Index k) const {
     if (k < 0 || k > max_rank()) {
-      detail::throw_invalid_argument("SoftmaxStabilityBound::at_rank", "k = ", k, " is out of range [0, ",
-                                     max_rank(), "]");
+      detail::throw_invalid_argument("SoftmaxStabilityBound::at_rank", "k = ", k, " is out of range [0, ", max_rank(),
+                                     "]");
     }
     return m_ranks[static_cast<size_t>(k)];
   }
@@ -266,9 +276,8 @@ class SoftmaxStabilityBound {
       row_diameter.resize(n);
       for (Eigen::Index i = 0; i < n; ++i) row_diameter(i) = prefix(visible_keys(i));
     }
-    m_pass = detail::run_stability_pass({&q, &k, m_field.scale(), &u, &sigma, &v,
-                                         kept_values ? &*kept_values : nullptr, visible_keys, row_diameter,
-                                         options.block_rows, options.keep_row_values});
+    m_pass = detail::run_stability_pass({&q, &k, m_field.scale(), &u, &sigma, &v, kept_values ? &*kept_values : nullptr,
+                                         visible_keys, row_diameter, options.block_rows, options.keep_row_values});
 
     const Eigen::Index r = sigma.size();
     Eigen::VectorXd tail_energy = Eigen::VectorXd::Zero(r + 1);
@@ -277,9 +286,9 @@ class SoftmaxStabilityBound {
     for (Eigen::Index l = 0; l <= r; ++l) {
       // Measured c = ‖R‖_max·√(nm)/‖R‖_F makes Theorem 8's hypothesis hold exactly; R = 0 gives c = 1.
       c(l) = options.delocalisation_c.value_or(
-          tail_energy(l) > 0 ? std::max(1.0, m_pass.max_abs_residual(l) * std::sqrt(double(n) * double(m)) /
-                                                 std::sqrt(tail_energy(l)))
-                             : 1.0);
+          tail_energy(l) > 0
+              ? std::max(1.0, m_pass.max_abs_residual(l) * std::sqrt(double(n) * double(m)) / std::sqrt(tail_energy(l)))
+              : 1.0);
     }
     m_ranks = a_priori_bounds(sigma, n, m, coherence_by_rank(u), coherence_by_rank(v), c);
     for (auto& at : m_ranks) {

@@ -29,8 +29,7 @@ class SpectrumStats {
     Eigen::VectorXd sigma = singular_values.reshaped().template cast<double>();
     for (Eigen::Index i = 0; i < sigma.size(); ++i) {
       if (!std::isfinite(sigma(i)) || sigma(i) < 0) {
-        detail::throw_invalid_argument(function, "singular_values(", i, ") = ", sigma(i),
-                                       " must be finite and >= 0");
+        detail::throw_invalid_argument(function, "singular_values(", i, ") = ", sigma(i), " must be finite and >= 0");
       }
     }
     std::sort(sigma.begin(), sigma.end(), std::greater<double>());

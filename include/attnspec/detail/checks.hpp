@@ -41,8 +41,8 @@ void require_finite(const char* function, const char* argument, const Eigen::Den
     for (Eigen::Index i = 0; i < matrix.rows(); ++i) {
       const auto value = matrix(i, j);
       if (!std::isfinite(value)) {
-        throw_invalid_argument(function, argument, "(", i, ", ", j, ") = ", value, " is not finite (", argument,
-                               " is ", shape_of(matrix), ")");
+        throw_invalid_argument(function, argument, "(", i, ", ", j, ") = ", value, " is not finite (", argument, " is ",
+                               shape_of(matrix), ")");
       }
     }
   }
@@ -54,8 +54,7 @@ inline void require_positive_finite(const char* function, const char* argument, 
   }
 }
 
-inline void require_index_in_range(const char* function, const char* argument, Eigen::Index value,
-                                   Eigen::Index size) {
+inline void require_index_in_range(const char* function, const char* argument, Eigen::Index value, Eigen::Index size) {
   if (value < 0 || value >= size) {
     throw_invalid_argument(function, argument, " = ", value, " is out of range [0, ", size, ")");
   }

@@ -26,10 +26,10 @@ struct StabilityPassInput {
   const Eigen::MatrixXd* queries;  // n×d
   const Eigen::MatrixXd* keys;     // m×d, as the field used them
   double scale;
-  const Eigen::MatrixXd* u;        // n×r
-  const Eigen::VectorXd* sigma;    // r
-  const Eigen::MatrixXd* v;        // m×r
-  const Eigen::MatrixXd* values;   // m×d_v or nullptr
+  const Eigen::MatrixXd* u;                                // n×r
+  const Eigen::VectorXd* sigma;                            // r
+  const Eigen::MatrixXd* v;                                // m×r
+  const Eigen::MatrixXd* values;                           // m×d_v or nullptr
   std::function<Eigen::Index(Eigen::Index)> visible_keys;  // row i sees keys [0, visible_keys(i))
   Eigen::VectorXd value_diameter;  // diameter of the values row i sees, per row (empty without values)
   Eigen::Index block_rows;
