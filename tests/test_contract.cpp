@@ -13,21 +13,20 @@ TEST_CASE("the minimal contract compiles as written and holds against dense SVD"
   const MatrixXd Q = low_rank_plus_noise(96, 64, 5, 0.1, rng), K = low_rank_plus_noise(80, 64, 5, 0.1, rng);
   const MatrixXd Wq = gaussian(64, 192, rng), Wk = gaussian(64, 192, rng);
 
-  attnspec::LogitEnergyField<double> field(Q,
-                                           K);  // Q n×d, K m×d, any dense Eigen expression; s = 1/sqrt(d); rows centred
-  Eigen::VectorXd s = field.singular_values();     // descending; at most min(n, m, d) values (trailing zeros allowed)
-  attnspec::InteractionMatrix<double> im(Wq, Wk);  // one head's d×D slices in nn.Linear layout; M = Wqᵀ·Wk, unscaled
-  Eigen::VectorXd t = im.singular_values();        // descending; at most min(d, D) values
-  attnspec::SpectrumStats<double> st(s);           // from any vector of singular values
-  st.rank_at(0.9);
-  st.entropy_effective_rank();
-  st.participation_ratio();
-  st.stable_rank();
+  // The contract lines stay exactly as DESIGN.md writes them.
+  // clang-format off
+  attnspec::LogitEnergyField<double> field(Q, K);  // Q n×d, K m×d, any dense Eigen expression; s = 1/sqrt(d); rows centred
+  Eigen::VectorXd s = field.singular_values();    // descending; at most min(n, m, d) values (trailing zeros allowed)
+  attnspec::InteractionMatrix<double> im(Wq, Wk); // one head's d×D slices in nn.Linear layout; M = Wqᵀ·Wk, unscaled
+  Eigen::VectorXd t = im.singular_values();       // descending; at most min(d, D) values
+  attnspec::SpectrumStats<double> st(s);          // from any vector of singular values
+  st.rank_at(0.9); st.entropy_effective_rank(); st.participation_ratio(); st.stable_rank();
 
   const Eigen::Index k = st.rank_at(0.9);
-  attnspec::SoftmaxStabilityBound<double> b(Q, K);  // same field definition; optional causal mask via options
-  auto r = b.at_rank(k);  // r.measured_max_tv, r.certified_max_tv (a posteriori), r.a_priori_max_tv, r.measured_mean_tv
-  b.min_rank(0.05);       // smallest k whose certified worst-row TV is <= 0.05
+  attnspec::SoftmaxStabilityBound<double> b(Q, K);     // same field definition; optional causal mask via options
+  auto r = b.at_rank(k);   // r.measured_max_tv, r.certified_max_tv (a posteriori), r.a_priori_max_tv, r.measured_mean_tv
+  b.min_rank(0.05);        // smallest k whose certified worst-row TV is <= 0.05
+  // clang-format on
 
   static_assert(std::is_integral_v<decltype(st.rank_at(0.9))>, "rank_at returns an integer type");
   static_assert(
