@@ -317,6 +317,35 @@ TEST_CASE("float fields give the same certificate to float accuracy", "[stabilit
   }
 }
 
+TEST_CASE("evaluating chosen ranks gives the full table's entries at those ranks", "[stability]") {
+  std::mt19937_64 rng(21);
+  const MatrixXd q = low_rank_plus_noise(70, 16, 4, 0.1, rng), k = low_rank_plus_noise(70, 16, 4, 0.1, rng);
+  const MatrixXd v = gaussian(70, 5, rng);
+  StabilityOptions every, chosen;
+  every.causal = chosen.causal = true;
+  every.keep_row_values = chosen.keep_row_values = true;
+  chosen.ranks = {9, 2, 16, 2, 0};  // unordered, repeated, including 0 and r
+  const SoftmaxStabilityBound<double> full(q, k, v, every), some(q, k, v, chosen);
+  REQUIRE(some.ranks().size() == 4);
+  REQUIRE(some.max_rank() == 16);
+  Index column = 0;
+  for (const Index rank : {0, 2, 9, 16}) {
+    const auto &a = full.at_rank(rank), &b = some.at_rank(rank);
+    CHECK(some.ranks()[static_cast<size_t>(column)].k == rank);
+    CHECK(b.certified_max_tv == Approx(a.certified_max_tv).margin(1e-13));
+    CHECK(b.measured_max_tv == Approx(a.measured_max_tv).margin(1e-13));
+    CHECK(b.measured_mean_kl_forward == Approx(a.measured_mean_kl_forward).margin(1e-13));
+    CHECK(*b.measured_output_error == Approx(*a.measured_output_error).margin(1e-12));
+    CHECK(b.delocalisation_max_tv == Approx(a.delocalisation_max_tv).margin(1e-13));
+    CHECK(b.a_priori_max_tv == a.a_priori_max_tv);
+    CHECK((some.row_measured_tv().col(column) - full.row_measured_tv().col(rank)).cwiseAbs().maxCoeff() <= 1e-13);
+    ++column;
+  }
+  require_invalid_argument([&] { (void)some.at_rank(3); }, {"at_rank", "k = 3", "not evaluated"});
+  chosen.ranks = {3, 17};
+  require_invalid_argument([&] { SoftmaxStabilityBound<double> b(q, k, chosen); }, {"ranks", "k = 17", "[0, 16]"});
+}
+
 TEST_CASE("key leverage bounds the right singular vectors' row mass", "[stability]") {
   std::mt19937_64 rng(8);
   MatrixXd k = gaussian(40, 6, rng);

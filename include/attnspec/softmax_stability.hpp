@@ -6,6 +6,7 @@
 #include <Eigen/QR>
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <optional>
 #include <vector>
 
@@ -109,6 +110,11 @@ inline Eigen::Index min_rank(const std::vector<StabilityAtRank>& ranks, double e
   return ranks.empty() ? 0 : ranks.back().k;
 }
 
+/// Theorem 8: worst-row TV <= tanh((c/2)·√(T_k/(nm))) when ‖R‖_max <= c·‖R‖_F/√(nm).
+inline double delocalisation_tv(double c, double tail_energy, Eigen::Index n, Eigen::Index m) {
+  return std::tanh(c / 2 * std::sqrt(tail_energy / (static_cast<double>(n) * static_cast<double>(m))));
+}
+
 /// The a priori part of the table for ranks k = 0..r, from the singular values (descending), the field's size
 /// n×m, and the coherences μ_U(k), μ_V(k) (each of length r+1). `delocalisation_c` (length r+1) may be empty.
 inline std::vector<StabilityAtRank> a_priori_bounds(const Eigen::VectorXd& sigma, Eigen::Index n, Eigen::Index m,
@@ -153,7 +159,7 @@ inline std::vector<StabilityAtRank> a_priori_bounds(const Eigen::VectorXd& sigma
     at.a_priori_mean_kl = at.tail_energy / (4 * rows);
     if (delocalisation_c.size() != 0) {
       at.delocalisation_c = delocalisation_c(k);
-      at.delocalisation_max_tv = std::tanh(at.delocalisation_c / 2 * std::sqrt(at.tail_energy / (rows * cols)));
+      at.delocalisation_max_tv = delocalisation_tv(at.delocalisation_c, at.tail_energy, n, m);
     }
   }
   return ranks;
@@ -176,7 +182,10 @@ struct StabilityOptions {
   bool causal = false;           ///< query i sees keys j <= i only (queries and keys from one sequence: n = m)
   Eigen::Index block_rows = 64;  ///< rows per streaming block; memory is O(block_rows·m)
   std::optional<double> delocalisation_c;  ///< Theorem 8's c (>= 1), an assumption; unset: measured from R
-  bool keep_row_values = false;            ///< keep per-row certified and measured TV for every rank (n × (r+1))
+  bool keep_row_values = false;            ///< keep per-row certified and measured TV for every evaluated rank
+  /// The ranks to evaluate (each in [0, r]; order and repeats do not matter). Empty: every k = 0..r. The pass
+  /// costs one O(block·m) sweep per evaluated rank, so a report at a few ranks is much cheaper than the table.
+  std::vector<Eigen::Index> ranks;
 };
 
 /// The softmax-stability calculator for one head: at_rank(k) for every k = 0..r, min_rank(ε).
@@ -204,20 +213,25 @@ class SoftmaxStabilityBound {
     compute(queries, keys, &v, options);
   }
 
-  /// Largest rank r = min(n, m', d); at_rank accepts k = 0..r.
-  Eigen::Index max_rank() const { return static_cast<Eigen::Index>(m_ranks.size()) - 1; }
+  /// Largest rank r = min(n, m', d); at_rank accepts k = 0..r (those evaluated, when StabilityOptions::ranks is set).
+  Eigen::Index max_rank() const { return m_field.singular_values().size(); }
 
   /// All bounds and measurements at rank k.
   const StabilityAtRank& at_rank(Eigen::Index k) const {
+    constexpr const char* function = "SoftmaxStabilityBound::at_rank";
     if (k < 0 || k > max_rank()) {
-      detail::throw_invalid_argument("SoftmaxStabilityBound::at_rank", "k = ", k, " is out of range [0, ", max_rank(),
-                                     "]");
+      detail::throw_invalid_argument(function, "k = ", k, " is out of range [0, ", max_rank(), "]");
     }
-    return m_ranks[static_cast<size_t>(k)];
+    const auto found = std::find_if(m_ranks.begin(), m_ranks.end(), [k](const auto& at) { return at.k == k; });
+    if (found == m_ranks.end()) {
+      detail::throw_invalid_argument(function, "k = ", k, " was not evaluated (it is not in StabilityOptions::ranks)");
+    }
+    return *found;
   }
+  /// The evaluated ranks, ascending.
   const std::vector<StabilityAtRank>& ranks() const { return m_ranks; }
 
-  /// The smallest k whose `target` (by default the certified worst-row TV) is <= ε, for ε in (0, 1).
+  /// The smallest evaluated k whose `target` (by default the certified worst-row TV) is <= ε, for ε in (0, 1).
   Eigen::Index min_rank(double epsilon, StabilityTarget target = StabilityTarget::certified_max_tv) const {
     return attnspec::min_rank(m_ranks, epsilon, target);
   }
@@ -228,7 +242,7 @@ class SoftmaxStabilityBound {
   const Eigen::VectorXd& key_leverage() const { return m_key_leverage; }
   /// max_j h_j·m/d: near 1 when the field's variance is spread over key positions, large when one key dominates.
   double key_coherence() const { return m_key_coherence; }
-  /// Per-row certified and measured TV (n × (r+1)); empty unless StabilityOptions::keep_row_values.
+  /// Per-row certified and measured TV (n × evaluated ranks); empty unless StabilityOptions::keep_row_values.
   const Eigen::MatrixXd& row_certified_tv() const { return m_pass.row_certified_tv; }
   const Eigen::MatrixXd& row_measured_tv() const { return m_pass.row_measured_tv; }
 
@@ -276,23 +290,22 @@ class SoftmaxStabilityBound {
       row_diameter.resize(n);
       for (Eigen::Index i = 0; i < n; ++i) row_diameter(i) = prefix(visible_keys(i));
     }
+    const std::vector<Eigen::Index> evaluated = ranks_to_evaluate(options.ranks, sigma.size());
     m_pass = detail::run_stability_pass({&q, &k, m_field.scale(), &u, &sigma, &v, kept_values ? &*kept_values : nullptr,
-                                         visible_keys, row_diameter, options.block_rows, options.keep_row_values});
+                                         visible_keys, row_diameter, evaluated, options.block_rows,
+                                         options.keep_row_values});
 
-    const Eigen::Index r = sigma.size();
-    Eigen::VectorXd tail_energy = Eigen::VectorXd::Zero(r + 1);
-    for (Eigen::Index l = r - 1; l >= 0; --l) tail_energy(l) = tail_energy(l + 1) + sigma(l) * sigma(l);
-    Eigen::VectorXd c(r + 1);
-    for (Eigen::Index l = 0; l <= r; ++l) {
+    const std::vector<StabilityAtRank> every_rank =
+        a_priori_bounds(sigma, n, m, coherence_by_rank(u), coherence_by_rank(v));
+    m_ranks.clear();
+    for (Eigen::Index l = 0; l < static_cast<Eigen::Index>(evaluated.size()); ++l) {
+      StabilityAtRank& at = m_ranks.emplace_back(every_rank[static_cast<size_t>(evaluated[static_cast<size_t>(l)])]);
       // Measured c = ‖R‖_max·√(nm)/‖R‖_F makes Theorem 8's hypothesis hold exactly; R = 0 gives c = 1.
-      c(l) = options.delocalisation_c.value_or(
-          tail_energy(l) > 0
-              ? std::max(1.0, m_pass.max_abs_residual(l) * std::sqrt(double(n) * double(m)) / std::sqrt(tail_energy(l)))
+      at.delocalisation_c = options.delocalisation_c.value_or(
+          at.tail_energy > 0
+              ? std::max(1.0, m_pass.max_abs_residual(l) * std::sqrt(double(n) * double(m)) / std::sqrt(at.tail_energy))
               : 1.0);
-    }
-    m_ranks = a_priori_bounds(sigma, n, m, coherence_by_rank(u), coherence_by_rank(v), c);
-    for (auto& at : m_ranks) {
-      const Eigen::Index l = at.k;
+      at.delocalisation_max_tv = delocalisation_tv(at.delocalisation_c, at.tail_energy, n, m);
       at.certified_max_tv = m_pass.certified_max_tv(l);
       at.certified_mean_tv = m_pass.certified_sum_tv(l) / double(n);
       at.certified_max_kl = m_pass.certified_max_kl(l);
@@ -309,6 +322,23 @@ class SoftmaxStabilityBound {
         at.measured_output_error = m_pass.measured_max_output(l);
       }
     }
+  }
+
+  static std::vector<Eigen::Index> ranks_to_evaluate(std::vector<Eigen::Index> requested, Eigen::Index r) {
+    if (requested.empty()) {
+      requested.resize(static_cast<size_t>(r + 1));
+      std::iota(requested.begin(), requested.end(), Eigen::Index{0});
+      return requested;
+    }
+    for (const Eigen::Index k : requested) {
+      if (k < 0 || k > r) {
+        detail::throw_invalid_argument("SoftmaxStabilityBound", "StabilityOptions::ranks holds k = ", k,
+                                       ", outside [0, r] = [0, ", r, "]");
+      }
+    }
+    std::sort(requested.begin(), requested.end());
+    requested.erase(std::unique(requested.begin(), requested.end()), requested.end());
+    return requested;
   }
 
   void compute_key_leverage(const Eigen::MatrixXd& keys) {

@@ -1,5 +1,5 @@
-// attnspec: the streaming pass behind SoftmaxStabilityBound. For every rank k = 0..r at once it measures, row by
-// row, the residual R = E~ − E~_k on the keys each query sees, its certificate tanh(osc/4), and the actual change
+// attnspec: the streaming pass behind SoftmaxStabilityBound. For a set of ranks k (by default all of 0..r) at once
+// it measures, row by row, the residual R = E~ − E~_k on the keys each query sees, its certificate tanh(osc/4), and the actual change
 // of the attention weights. Rows are processed in blocks: memory O(block·m + (n + m)·r), never n×m.
 #pragma once
 
@@ -7,18 +7,19 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <vector>
 
 #include "../softmax_lemmas.hpp"
 
 namespace attnspec::detail {
 
-/// Per-rank results of the pass (index k = 0..r), plus optional per-row values.
+/// Per-rank results of the pass (entry t belongs to rank ranks[t]), plus optional per-row values.
 struct StabilityPassResult {
   Eigen::VectorXd certified_max_tv, certified_sum_tv, certified_max_kl, certified_max_output;
   Eigen::VectorXd measured_max_tv, measured_sum_tv, measured_max_kl_forward, measured_max_kl_reverse;
   Eigen::VectorXd measured_sum_kl_forward, measured_sum_kl_reverse;
   Eigen::VectorXd measured_max_output, max_abs_residual;
-  Eigen::MatrixXd row_certified_tv, row_measured_tv;  // n × (r+1), only when asked for
+  Eigen::MatrixXd row_certified_tv, row_measured_tv;  // n × ranks, only when asked for
 };
 
 /// Inputs of the pass, all in double and with the kept keys only.
@@ -32,6 +33,7 @@ struct StabilityPassInput {
   const Eigen::MatrixXd* values;                           // m×d_v or nullptr
   std::function<Eigen::Index(Eigen::Index)> visible_keys;  // row i sees keys [0, visible_keys(i))
   Eigen::VectorXd value_diameter;  // diameter of the values row i sees, per row (empty without values)
+  std::vector<Eigen::Index> ranks;  // ascending, distinct, each in [0, r]
   Eigen::Index block_rows;
   bool keep_rows;
 };
@@ -56,17 +58,18 @@ inline double log_sum_exp(const Eigen::Ref<const Eigen::RowVectorXd>& x) {
 
 inline StabilityPassResult run_stability_pass(const StabilityPassInput& in) {
   const Eigen::Index n = in.queries->rows(), m = in.keys->rows(), r = in.sigma->size();
+  const auto rank_count = static_cast<Eigen::Index>(in.ranks.size());
   const bool with_values = in.values != nullptr;
   StabilityPassResult out;
   for (Eigen::VectorXd* per_rank :
        {&out.certified_max_tv, &out.certified_sum_tv, &out.certified_max_kl, &out.certified_max_output,
         &out.measured_max_tv, &out.measured_sum_tv, &out.measured_max_kl_forward, &out.measured_max_kl_reverse,
         &out.measured_sum_kl_forward, &out.measured_sum_kl_reverse, &out.measured_max_output, &out.max_abs_residual}) {
-    per_rank->setZero(r + 1);
+    per_rank->setZero(rank_count);
   }
   if (in.keep_rows) {
-    out.row_certified_tv.setZero(n, r + 1);
-    out.row_measured_tv.setZero(n, r + 1);
+    out.row_certified_tv.setZero(n, rank_count);
+    out.row_measured_tv.setZero(n, rank_count);
   }
 
   // Row-major blocks: every per-row step below reads contiguous memory.
@@ -89,9 +92,15 @@ inline StabilityPassResult run_stability_pass(const StabilityPassInput& in) {
     weighted_u.noalias() = in.u->middleRows(first, rows) * in.sigma->asDiagonal();
     residual.setZero(rows, m);
     if (with_values) change.setZero(rows, m);
-    // Rank r has R = 0 and changes nothing. Adding term l turns R^(l+1) into R^(l).
-    for (Eigen::Index k = r - 1; k >= 0; --k) {
-      residual.noalias() += weighted_u.col(k) * in.v->col(k).transpose();
+    // Rank r has R = 0. Going down the ranks, adding terms l = k..previous−1 turns R^(previous) into R^(k).
+    Eigen::Index previous = r;
+    for (Eigen::Index slot = rank_count - 1; slot >= 0; --slot) {
+      const Eigen::Index k = in.ranks[static_cast<size_t>(slot)];
+      if (k < previous) {
+        residual.noalias() +=
+            weighted_u.middleCols(k, previous - k) * in.v->middleCols(k, previous - k).transpose();
+        previous = k;
+      }
       for (Eigen::Index t = 0; t < rows; ++t) {
         const Eigen::Index seen = in.visible_keys(first + t);
         if (seen == 0) continue;
@@ -114,29 +123,29 @@ inline StabilityPassResult run_stability_pass(const StabilityPassInput& in) {
         const double kl_forward = (p_row * (log_p_row - log_q_row)).sum();
         const double kl_reverse = (q_row * (log_q_row - log_p_row)).sum();
 
-        out.certified_max_tv(k) = std::max(out.certified_max_tv(k), certified);
-        out.certified_sum_tv(k) += certified;
-        out.certified_max_kl(k) = std::max(out.certified_max_kl(k), kl_bound(oscillation));
-        out.measured_max_tv(k) = std::max(out.measured_max_tv(k), tv);
-        out.measured_sum_tv(k) += tv;
-        out.measured_max_kl_forward(k) = std::max(out.measured_max_kl_forward(k), kl_forward);
-        out.measured_max_kl_reverse(k) = std::max(out.measured_max_kl_reverse(k), kl_reverse);
-        out.measured_sum_kl_forward(k) += kl_forward;
-        out.measured_sum_kl_reverse(k) += kl_reverse;
-        out.max_abs_residual(k) = std::max(out.max_abs_residual(k), r_row.abs().maxCoeff());
+        out.certified_max_tv(slot) = std::max(out.certified_max_tv(slot), certified);
+        out.certified_sum_tv(slot) += certified;
+        out.certified_max_kl(slot) = std::max(out.certified_max_kl(slot), kl_bound(oscillation));
+        out.measured_max_tv(slot) = std::max(out.measured_max_tv(slot), tv);
+        out.measured_sum_tv(slot) += tv;
+        out.measured_max_kl_forward(slot) = std::max(out.measured_max_kl_forward(slot), kl_forward);
+        out.measured_max_kl_reverse(slot) = std::max(out.measured_max_kl_reverse(slot), kl_reverse);
+        out.measured_sum_kl_forward(slot) += kl_forward;
+        out.measured_sum_kl_reverse(slot) += kl_reverse;
+        out.max_abs_residual(slot) = std::max(out.max_abs_residual(slot), r_row.abs().maxCoeff());
         if (with_values) {
           change.row(t).head(seen) = (p_row - q_row).matrix();
-          out.certified_max_output(k) =
-              std::max(out.certified_max_output(k), output_bound(certified, in.value_diameter(first + t)));
+          out.certified_max_output(slot) =
+              std::max(out.certified_max_output(slot), output_bound(certified, in.value_diameter(first + t)));
         }
         if (in.keep_rows) {
-          out.row_certified_tv(first + t, k) = certified;
-          out.row_measured_tv(first + t, k) = tv;
+          out.row_certified_tv(first + t, slot) = certified;
+          out.row_measured_tv(first + t, slot) = tv;
         }
       }
       if (with_values) {
         const Eigen::VectorXd output_change = (change * *in.values).rowwise().norm();
-        out.measured_max_output(k) = std::max(out.measured_max_output(k), output_change.maxCoeff());
+        out.measured_max_output(slot) = std::max(out.measured_max_output(slot), output_change.maxCoeff());
       }
     }
   }
