@@ -120,6 +120,29 @@ TEST_CASE("head slicing from packed projections", "[interaction][slicing]") {
   }
 }
 
+TEST_CASE("a KV group's interaction matrix is the stack of its query heads' matrices", "[interaction][gqa]") {
+  std::mt19937_64 rng(12);
+  const Index d = 4, model_dim = 20, group = 3;
+  const MatrixXd wq = gaussian(group * d, model_dim, rng), wk = gaussian(d, model_dim, rng);
+  WeightPreparation prep;
+  prep.scale = 0.5;
+  prep.norm_gain = Eigen::VectorXd::Random(model_dim);
+  prep.norm_bias = Eigen::VectorXd::Random(model_dim);
+  prep.query_bias = Eigen::VectorXd::Random(group * d);
+  prep.key_bias = Eigen::VectorXd::Random(d);
+  const InteractionMatrix<double> grouped(wq, wk, prep);
+  MatrixXd stacked(group * (model_dim + 1), model_dim + 1);
+  for (Index h = 0; h < group; ++h) {
+    WeightPreparation one = prep;
+    one.query_bias = prep.query_bias.segment(h * d, d);
+    stacked.middleRows(h * (model_dim + 1), model_dim + 1) = InteractionMatrix<double>(wq.middleRows(h * d, d), wk, one).dense();
+  }
+  CHECK(grouped.group_size() == group);
+  CHECK(grouped.input_dim() == model_dim + 1);
+  CHECK((grouped.dense() - stacked).cwiseAbs().maxCoeff() <= 1e-12 * stacked.cwiseAbs().maxCoeff());
+  require_same_spectrum(grouped.singular_values(), dense_singular_values(stacked), 1e-12);
+}
+
 TEST_CASE("interaction-matrix and slicing errors name the argument and shapes", "[interaction][errors]") {
   std::mt19937_64 rng(10);
   const MatrixXd wq = gaussian(8, 16, rng), wk = gaussian(8, 16, rng);
@@ -138,7 +161,9 @@ TEST_CASE("interaction-matrix and slicing errors name the argument and shapes", 
                            {"preparation.norm_gain has length 15", "D = 16"});
   prep = {};
   prep.query_bias = Eigen::VectorXd::Ones(16);
-  require_invalid_argument([&] { InteractionMatrix<double> im(wq, wk, prep); }, {"preparation.query_bias", "d = 8"});
+  require_invalid_argument([&] { InteractionMatrix<double> im(wq, wk, prep); }, {"preparation.query_bias", "rows of W_Q = 8"});
+  require_invalid_argument([&] { InteractionMatrix<double> im(gaussian(12, 16, rng), wk); },
+                           {"W_Q (12x16)", "g*d x D"});
   prep.query_bias = Eigen::VectorXd::Constant(8, std::nan(""));
   require_invalid_argument([&] { InteractionMatrix<double> im(wq, wk, prep); }, {"preparation.query_bias", "nan"});
 

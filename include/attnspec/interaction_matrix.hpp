@@ -36,7 +36,9 @@ struct WeightPreparation {
   }
 };
 
-/// Spectrum of M = s·W_Qᵀ·W_K for one head's d×D weight slices in nn.Linear layout [out, in].
+/// Spectrum of M = s·W_Qᵀ·W_K for one head's d×D weight slices in nn.Linear layout [out, in]. Under grouped-query
+/// attention W_Q may instead hold a KV group's g query heads (g·d×D, consecutive rows of q_proj); M is then the
+/// (g·D)×D stack [M_1; ...; M_g], of rank <= d.
 template <typename Scalar = double>
 class InteractionMatrix {
  public:
@@ -58,18 +60,27 @@ class InteractionMatrix {
     constexpr const char* function = "InteractionMatrix";
     detail::require_nonempty(function, "W_Q", query_weight);
     detail::require_nonempty(function, "W_K", key_weight);
-    if (query_weight.rows() != key_weight.rows() || query_weight.cols() != key_weight.cols()) {
-      detail::throw_invalid_argument(function, "W_Q (", detail::shape_of(query_weight), ") and W_K (",
-                                     detail::shape_of(key_weight), ") must have the same shape d x D");
+    if (query_weight.cols() != key_weight.cols() || query_weight.rows() % key_weight.rows() != 0) {
+      detail::throw_invalid_argument(function, "W_Q (", detail::shape_of(query_weight), ") must be d x D like W_K (",
+                                     detail::shape_of(key_weight), "), or g*d x D for a KV group of g query heads");
     }
-    const Eigen::Index d = query_weight.rows(), model_dim = query_weight.cols();
+    const Eigen::Index d = key_weight.rows(), model_dim = key_weight.cols(), group = query_weight.rows() / d;
     detail::require_positive_finite(function, "preparation.scale", preparation.scale);
     check_length(preparation.norm_gain, model_dim, "preparation.norm_gain", "D");
     check_length(preparation.norm_bias, model_dim, "preparation.norm_bias", "D");
-    check_length(preparation.query_bias, d, "preparation.query_bias", "d");
+    check_length(preparation.query_bias, group * d, "preparation.query_bias", "the rows of W_Q");
     check_length(preparation.key_bias, d, "preparation.key_bias", "d");
 
-    m_query_factor = prepared_factor(query_weight.template cast<Scalar>(), preparation.query_bias, preparation);
+    // A KV group's M is the stack [M_1; ...; M_g] of its query heads' matrices: the map behind the field of the
+    // group's stacked queries. Its query factor stacks each head's prepared W_Qᵀ.
+    const Matrix query = query_weight.template cast<Scalar>();
+    const Eigen::Index block_rows = model_dim + (preparation.augmented() ? 1 : 0);
+    m_query_factor.resize(group * block_rows, d);
+    for (Eigen::Index h = 0; h < group; ++h) {
+      const Eigen::VectorXd bias =
+          preparation.query_bias.size() > 0 ? Eigen::VectorXd(preparation.query_bias.segment(h * d, d)) : Eigen::VectorXd();
+      m_query_factor.middleRows(h * block_rows, block_rows) = prepared_factor(query.middleRows(h * d, d), bias, preparation);
+    }
     m_key_factor = prepared_factor(key_weight.template cast<Scalar>(), preparation.key_bias, preparation);
     detail::require_finite(function, "W_Q (prepared)", m_query_factor);
     detail::require_finite(function, "W_K (prepared)", m_key_factor);
@@ -80,14 +91,17 @@ class InteractionMatrix {
   }
 
   /// Singular values of M, descending; min(d, D) of them (D+1 counts the constant coordinate when augmented).
+  /// The field counterpart of a group's M is the field of its stacked queries.
   const Vector& singular_values() const { return m_svd.singular_values(); }
   const Matrix& left_singular_vectors() const { return m_svd.left_vectors("left_singular_vectors"); }
   const Matrix& right_singular_vectors() const { return m_svd.right_vectors("right_singular_vectors"); }
   const WeightPreparation& preparation() const { return m_preparation; }
   Eigen::Index head_dim() const { return m_query_factor.cols(); }
   /// D, or D+1 when biases augment the input with a constant coordinate.
-  Eigen::Index input_dim() const { return m_query_factor.rows(); }
-  /// M itself (input_dim × input_dim); allocates, for small cases and checking.
+  Eigen::Index input_dim() const { return m_key_factor.rows(); }
+  /// Query heads stacked in W_Q: 1, or g for a KV group.
+  Eigen::Index group_size() const { return m_query_factor.rows() / m_key_factor.rows(); }
+  /// M itself ((g·input_dim) × input_dim); allocates, for small cases and checking.
   Matrix dense() const { return m_svd.product(); }
 
  private:
