@@ -3,8 +3,10 @@
 
 #include "errors.hpp"
 #include "head_slicing.hpp"
+#include "host_tensor.hpp"
 #include "interaction_matrix.hpp"
 #include "logit_energy_field.hpp"
+#include "pipeline.hpp"
 #include "softmax_lemmas.hpp"
 #include "softmax_stability.hpp"
 #include "spectrum_stats.hpp"

@@ -14,6 +14,7 @@
 #include "detail/stability_pass.hpp"
 #include "logit_energy_field.hpp"
 #include "softmax_lemmas.hpp"
+#include "spectrum_stats.hpp"
 
 namespace attnspec {
 
@@ -186,6 +187,8 @@ struct StabilityOptions {
   /// The ranks to evaluate (each in [0, r]; order and repeats do not matter). Empty: every k = 0..r. The pass
   /// costs one O(block·m) sweep per evaluated rank, so a report at a few ranks is much cheaper than the table.
   std::vector<Eigen::Index> ranks;
+  /// Also evaluate, for each τ here, the field's k@τ (SpectrumStats::rank_at), known only once its spectrum is.
+  std::vector<double> ranks_at_variance;
 };
 
 /// The softmax-stability calculator for one head: at_rank(k) for every k = 0..r, min_rank(ε).
@@ -290,7 +293,13 @@ class SoftmaxStabilityBound {
       row_diameter.resize(n);
       for (Eigen::Index i = 0; i < n; ++i) row_diameter(i) = prefix(visible_keys(i));
     }
-    const std::vector<Eigen::Index> evaluated = ranks_to_evaluate(options.ranks, sigma.size());
+    std::vector<Eigen::Index> requested = options.ranks;
+    if (!options.ranks_at_variance.empty()) {
+      const SpectrumStats<double> stats(sigma);
+      for (const double tau : options.ranks_at_variance) requested.push_back(stats.rank_at(tau));
+    }
+    // An empty request means every rank, unless ranks were asked for only through ranks_at_variance.
+    const std::vector<Eigen::Index> evaluated = ranks_to_evaluate(requested, sigma.size());
     m_pass = detail::run_stability_pass({&q, &k, m_field.scale(), &u, &sigma, &v, kept_values ? &*kept_values : nullptr,
                                          visible_keys, row_diameter, evaluated, options.block_rows,
                                          options.keep_row_values});

@@ -1,0 +1,178 @@
+// Analyse every head of a GPT-2 / Llama / Mistral / Qwen-2 safetensors checkpoint (one file or sharded): the
+// interaction matrix M of each head from the weights and, given a dump of per-layer queries and keys (npy files
+// or safetensors, as examples/python/dump_qk_with_hooks.py writes), the logit energy field E~ and its stability.
+//
+//   analyse_checkpoint CHECKPOINT [--dump PATH] [--out DIR] [--tau T] [--threads N] [--per-kv-head]
+//                      [--fold-norm] [--biases] [--no-stability] [--heads]
+#include <attnspec/io/activation_dump.hpp>
+#include <attnspec/io/model_adapters.hpp>
+#include <attnspec/io/report_writers.hpp>
+#include <attnspec/io/svg_plot.hpp>
+#include <attnspec/pipeline.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+struct Arguments {
+  std::string checkpoint, dump, out;
+  attnspec::PipelineOptions pipeline;
+  attnspec::io::AdapterOptions adapter;
+  attnspec::QueryGrouping grouping = attnspec::QueryGrouping::per_query_head;
+  bool per_head_table = false;
+};
+
+[[noreturn]] void usage(const char* problem) {
+  std::fprintf(stderr,
+               "analyse_checkpoint: %s\n"
+               "usage: analyse_checkpoint CHECKPOINT [--dump PATH] [--out DIR] [--tau T] [--threads N]\n"
+               "                          [--per-kv-head] [--fold-norm] [--biases] [--no-stability] [--heads]\n"
+               "  CHECKPOINT  a directory with config.json and model.safetensors(.index.json), or one of those files\n"
+               "  --dump      per-layer queries/keys: a directory of layers.<l>.query.npy / layers.<l>.key.npy or a\n"
+               "              safetensors file with those tensor names; [heads, seq, d] or [seq, heads*d]\n"
+               "  --out       write report.json, heads.csv and spectra.svg there\n",
+               problem);
+  std::exit(2);
+}
+
+Arguments parse(int argc, char** argv) {
+  Arguments args;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage((flag + " needs a value").c_str());
+      return argv[++i];
+    };
+    if (flag == "--dump") {
+      args.dump = value();
+    } else if (flag == "--out") {
+      args.out = value();
+    } else if (flag == "--tau") {
+      args.pipeline.tau = std::atof(value().c_str());
+    } else if (flag == "--threads") {
+      args.pipeline.threads = static_cast<unsigned>(std::atoi(value().c_str()));
+    } else if (flag == "--per-kv-head") {
+      args.grouping = attnspec::QueryGrouping::per_kv_head;
+    } else if (flag == "--fold-norm") {
+      args.adapter.fold_norm = true;
+    } else if (flag == "--biases") {
+      args.adapter.biases = true;
+    } else if (flag == "--no-stability") {
+      args.pipeline.stability = false;
+    } else if (flag == "--heads") {
+      args.per_head_table = true;
+    } else if (!flag.empty() && flag[0] == '-') {
+      usage(("unknown option " + flag).c_str());
+    } else if (args.checkpoint.empty()) {
+      args.checkpoint = flag;
+    } else {
+      usage("more than one checkpoint given");
+    }
+  }
+  if (args.checkpoint.empty()) usage("no checkpoint given");
+  return args;
+}
+
+// A progress bar on stderr when it is a terminal.
+bool show_progress(std::size_t done, std::size_t total) {
+  const int width = 40;
+  const int filled = static_cast<int>(width * done / total);
+  std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu heads", filled, "########################################", width - filled,
+               "", done, total);
+  if (done == total) std::fprintf(stderr, "\n");
+  return true;
+}
+
+void print_heads(const attnspec::ModelReport& report, double tau) {
+  std::printf("layer head kv  k@%g(E~)  erank(E~)  k@%g(M)  erank(M)  stable(M)  gap\n", tau, tau);
+  for (const auto& head : report.heads) {
+    std::printf("%5ld %4ld %2ld", static_cast<long>(head.id.layer), static_cast<long>(head.id.head()),
+                static_cast<long>(head.id.kv_head));
+    if (head.field) {
+      std::printf("  %8ld  %9.2f", static_cast<long>(head.field->rank_at_tau), head.field->entropy_effective_rank);
+    } else {
+      std::printf("  %8s  %9s", "-", "-");
+    }
+    std::printf("  %7ld  %8.2f  %9.2f", static_cast<long>(head.interaction->rank_at_tau),
+                head.interaction->entropy_effective_rank, head.interaction->stable_rank);
+    if (head.gap) std::printf("  %.1fx", head.gap->entropy_effective_rank);
+    std::printf("\n");
+  }
+}
+
+int run(const Arguments& args) {
+  const attnspec::io::ModelWeights model(args.checkpoint);
+  const attnspec::io::ModelConfig& config = model.config();
+  std::optional<attnspec::io::ActivationDump> dump;
+  std::vector<attnspec::HeadActivations> queries, keys;
+  if (!args.dump.empty()) {
+    dump.emplace(args.dump);
+    for (Eigen::Index layer = 0; layer < config.layers; ++layer) {
+      queries.push_back(dump->activations(attnspec::io::ActivationDump::query_name(layer), config.query_heads));
+      keys.push_back(dump->activations(attnspec::io::ActivationDump::key_name(layer), config.kv_heads));
+      if (queries.back().head_dim() != config.head_dim || keys.back().head_dim() != config.head_dim) {
+        throw attnspec::io_error("[attnspec.io_error] " + args.dump + ": layer " + std::to_string(layer) +
+                                 " has head size " + std::to_string(queries.back().head_dim()) + "/" +
+                                 std::to_string(keys.back().head_dim()) + " but the checkpoint's is " +
+                                 std::to_string(config.head_dim));
+      }
+    }
+  }
+
+  const auto units = attnspec::model_heads(config.layers, config.query_heads, config.kv_heads, args.grouping);
+  std::function<attnspec::HeadInput<double>(const attnspec::HeadId&)> load = [&](const attnspec::HeadId& id) {
+    auto weights = model.heads<double>(id.layer, id.first_query_head, id.query_heads, args.adapter);
+    attnspec::HeadInput<double> input;
+    input.query_weight = std::move(weights.query_weight);
+    input.key_weight = std::move(weights.key_weight);
+    input.preparation = std::move(weights.preparation);
+    if (dump) {
+      input.queries = queries[static_cast<std::size_t>(id.layer)].heads<double>(id.first_query_head, id.query_heads);
+      input.keys = keys[static_cast<std::size_t>(id.layer)].head<double>(id.kv_head);
+    }
+    return input;
+  };
+  attnspec::PipelineOptions options = args.pipeline;
+  if (isatty(STDERR_FILENO)) options.progress = show_progress;
+  const attnspec::ModelReport report = attnspec::analyse_model<double>(units, load, options);
+
+  std::printf("%s: %s, %ld layers x %ld query heads (%ld KV heads), d = %ld, D = %ld%s\n", args.checkpoint.c_str(),
+              attnspec::io::family_name(config.family), static_cast<long>(config.layers),
+              static_cast<long>(config.query_heads), static_cast<long>(config.kv_heads),
+              static_cast<long>(config.head_dim), static_cast<long>(config.model_dim),
+              dump ? "" : "; weights only (pass --dump for the field)");
+  if (args.per_head_table) print_heads(report, options.tau);
+  std::printf("%s", attnspec::io::summary_table(report).c_str());
+
+  if (!args.out.empty()) {
+    std::filesystem::create_directories(args.out);
+    const attnspec::io::Provenance provenance = {{"checkpoint", args.checkpoint},
+                                                 {"family", attnspec::io::family_name(config.family)},
+                                                 {"dump", args.dump},
+                                                 {"weight_preparation", report.heads.front().preparation}};
+    attnspec::io::write_json_report(args.out + "/report.json", report, provenance);
+    attnspec::io::write_csv_report(args.out + "/heads.csv", report);
+    attnspec::io::write_svg_plot(args.out + "/spectra.svg", report);
+    std::printf("wrote %s/report.json, heads.csv, spectra.svg\n", args.out.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Arguments args = parse(argc, argv);
+  try {
+    return run(args);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "analyse_checkpoint: %s\n", error.what());
+    return 1;
+  }
+}

@@ -1,0 +1,251 @@
+// attnspec: NumPy .npy files, format versions 1.0–3.0, little-endian float16/32/64, C or Fortran order.
+// Read to hand activations dumped from Python to the pipeline; written so Python can read results back.
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../host_tensor.hpp"
+#include "io_errors.hpp"
+#include "write_file.hpp"
+
+namespace attnspec::io {
+
+/// A whole .npy file in memory. view() is a TensorView over its data, with Fortran order expressed as strides.
+class NpyArray {
+ public:
+  ElementType type() const { return m_type; }
+  const std::vector<Eigen::Index>& shape() const { return m_shape; }
+  bool fortran_order() const { return m_fortran_order; }
+  const std::string& source() const { return m_source; }
+
+  TensorView view() const {
+    std::vector<Eigen::Index> strides = TensorView::row_major_strides(m_shape);
+    if (m_fortran_order) {
+      Eigen::Index stride = 1;
+      for (std::size_t i = 0; i < m_shape.size(); ++i) {
+        strides[i] = stride;
+        stride *= m_shape[i];
+      }
+    }
+    return TensorView(m_bytes.data() + m_data_offset, m_type, m_shape, strides, m_source);
+  }
+
+  /// The array as a matrix (1-D arrays become a column).
+  template <class Scalar>
+  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> matrix() const {
+    return view().matrix<Scalar>();
+  }
+
+ private:
+  friend NpyArray parse_npy(std::vector<unsigned char> bytes, const std::string& source);
+  std::vector<unsigned char> m_bytes;
+  std::size_t m_data_offset = 0;
+  ElementType m_type = ElementType::float64;
+  std::vector<Eigen::Index> m_shape;
+  bool m_fortran_order = false;
+  std::string m_source;
+};
+
+namespace detail {
+
+// The header is a Python dict literal, e.g. {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }.
+// This reads exactly that grammar: string keys, and string, True/False or tuple-of-integers values.
+class NpyHeaderParser {
+ public:
+  NpyHeaderParser(std::string_view text, std::string source, std::size_t base)
+      : m_text(text), m_source(std::move(source)), m_base(base) {}
+
+  void parse(std::string& descr, bool& fortran_order, std::vector<Eigen::Index>& shape) {
+    bool seen_descr = false, seen_order = false, seen_shape = false;
+    skip_space();
+    expect('{');
+    while (true) {
+      skip_space();
+      if (peek() == '}') break;
+      const std::string key = parse_string();
+      skip_space();
+      expect(':');
+      skip_space();
+      if (key == "descr") {
+        descr = parse_string();
+        seen_descr = true;
+      } else if (key == "fortran_order") {
+        fortran_order = parse_bool();
+        seen_order = true;
+      } else if (key == "shape") {
+        shape = parse_shape();
+        seen_shape = true;
+      } else {
+        fail("unknown header key '" + key + "'");
+      }
+      skip_space();
+      if (peek() == ',') {
+        ++m_at;
+        continue;
+      }
+      skip_space();
+      if (peek() != '}') fail("expected ',' or '}'");
+    }
+    if (!seen_descr || !seen_order || !seen_shape) fail("header lacks 'descr', 'fortran_order' or 'shape'");
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    throw_io_error(m_source, "bad .npy header at byte ", m_base + m_at, ": ", what);
+  }
+  char peek() const { return m_at < m_text.size() ? m_text[m_at] : '\0'; }
+  void skip_space() {
+    while (peek() == ' ' || peek() == '\n' || peek() == '\t') ++m_at;
+  }
+  void expect(char c) {
+    if (peek() != c) fail(std::string("expected '") + c + "'");
+    ++m_at;
+  }
+  std::string parse_string() {
+    const char quote = peek();
+    if (quote != '\'' && quote != '"') fail("expected a quoted string");
+    const std::size_t end = m_text.find(quote, m_at + 1);
+    if (end == std::string_view::npos) fail("unterminated string");
+    std::string value(m_text.substr(m_at + 1, end - m_at - 1));
+    m_at = end + 1;
+    return value;
+  }
+  bool parse_bool() {
+    for (const auto& [word, value] : {std::pair<std::string_view, bool>{"True", true}, {"False", false}}) {
+      if (m_text.substr(m_at, word.size()) == word) {
+        m_at += word.size();
+        return value;
+      }
+    }
+    fail("fortran_order must be True or False");
+  }
+  std::vector<Eigen::Index> parse_shape() {
+    std::vector<Eigen::Index> shape;
+    expect('(');
+    while (true) {
+      skip_space();
+      if (peek() == ')') break;
+      if (!(peek() >= '0' && peek() <= '9')) fail("shape entries must be non-negative integers");
+      Eigen::Index extent = 0;
+      while (peek() >= '0' && peek() <= '9') {
+        extent = extent * 10 + (peek() - '0');
+        if (extent > (Eigen::Index{1} << 40)) fail("absurd extent in shape");
+        ++m_at;
+      }
+      shape.push_back(extent);
+      if (shape.size() > 8) fail("more than 8 dimensions");
+      skip_space();
+      if (peek() == ',') ++m_at;
+    }
+    ++m_at;
+    return shape;
+  }
+
+  std::string_view m_text;
+  std::string m_source;
+  std::size_t m_base;
+  std::size_t m_at = 0;
+};
+
+inline std::uint64_t read_little_endian(const unsigned char* bytes, int count) {
+  std::uint64_t value = 0;
+  for (int i = count - 1; i >= 0; --i) value = (value << 8) | bytes[i];
+  return value;
+}
+
+inline std::vector<unsigned char> read_whole_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw_io_error(path, "cannot open for reading");
+  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (file.bad()) throw_io_error(path, "read error");
+  return bytes;
+}
+
+}  // namespace detail
+
+/// Parses a complete .npy image; `source` names it in errors.
+inline NpyArray parse_npy(std::vector<unsigned char> bytes, const std::string& source) {
+  constexpr unsigned char magic[] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+  if (bytes.size() < 10 || std::memcmp(bytes.data(), magic, 6) != 0) {
+    detail::throw_io_error(source, "not a .npy file (no \\x93NUMPY magic in the first 6 of its ", bytes.size(),
+                           " bytes)");
+  }
+  const int major = bytes[6];
+  if (major < 1 || major > 3) detail::throw_io_error(source, "unsupported .npy format version ", major, ".", int(bytes[7]));
+  const int length_bytes = major == 1 ? 2 : 4;
+  const std::size_t header_start = 8 + static_cast<std::size_t>(length_bytes);
+  if (bytes.size() < header_start) detail::throw_io_error(source, "truncated before the header length");
+  const std::uint64_t header_length = detail::read_little_endian(bytes.data() + 8, length_bytes);
+  if (header_length > bytes.size() - header_start) {
+    detail::throw_io_error(source, "header length ", header_length, " at byte 8 runs past the end of the file (",
+                           bytes.size(), " bytes)");
+  }
+  const std::string_view header(reinterpret_cast<const char*>(bytes.data()) + header_start, header_length);
+  std::string descr;
+  NpyArray array;
+  detail::NpyHeaderParser(header, source, header_start).parse(descr, array.m_fortran_order, array.m_shape);
+
+  if (descr == "<f2") {
+    array.m_type = ElementType::float16;
+  } else if (descr == "<f4") {
+    array.m_type = ElementType::float32;
+  } else if (descr == "<f8") {
+    array.m_type = ElementType::float64;
+  } else {
+    detail::throw_io_error(source, "dtype '", descr, "' is not supported; attnspec reads little-endian <f2, <f4, <f8");
+  }
+  std::uint64_t count = 1;
+  for (const Eigen::Index extent : array.m_shape) {
+    if (extent != 0 && count > (std::uint64_t{1} << 48) / static_cast<std::uint64_t>(extent)) {
+      detail::throw_io_error(source, "shape has more than 2^48 elements");
+    }
+    count *= static_cast<std::uint64_t>(extent);
+  }
+  const std::size_t data_offset = header_start + header_length;
+  const std::uint64_t expected = count * element_size(array.m_type);
+  if (bytes.size() - data_offset != expected) {
+    detail::throw_io_error(source, "data at byte ", data_offset, " holds ", bytes.size() - data_offset,
+                           " bytes but the header's shape and dtype need ", expected);
+  }
+  array.m_bytes = std::move(bytes);
+  array.m_data_offset = data_offset;
+  array.m_source = source;
+  return array;
+}
+
+inline NpyArray read_npy(const std::string& path) { return parse_npy(detail::read_whole_file(path), path); }
+
+/// Writes a matrix as a version 1.0 .npy file in C order: '<f4' for float, '<f8' for double. The file appears
+/// complete or not at all.
+template <class Derived>
+void write_npy(const std::string& path, const Eigen::MatrixBase<Derived>& matrix) {
+  using Scalar = typename Derived::Scalar;
+  static_assert(std::is_same_v<Scalar, float> || std::is_same_v<Scalar, double>, "write_npy writes float or double");
+  const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> row_major = matrix;
+  std::string header = std::string("{'descr': '<f") + (sizeof(Scalar) == 4 ? "4" : "8") +
+                       "', 'fortran_order': False, 'shape': (" + std::to_string(matrix.rows()) + ", " +
+                       std::to_string(matrix.cols()) + "), }";
+  // Total header size is a multiple of 64 and ends in a newline, as the format asks.
+  const std::size_t unpadded = 10 + header.size() + 1;
+  header.append((64 - unpadded % 64) % 64, ' ');
+  header.push_back('\n');
+  std::string image = "\x93NUMPY";
+  image.push_back('\x01');
+  image.push_back('\x00');
+  image.push_back(static_cast<char>(header.size() & 0xFF));
+  image.push_back(static_cast<char>(header.size() >> 8));
+  image += header;
+  image.append(reinterpret_cast<const char*>(row_major.data()), sizeof(Scalar) * static_cast<std::size_t>(row_major.size()));
+  write_file_atomically(path, image);
+}
+
+}  // namespace attnspec::io

@@ -1,0 +1,281 @@
+// attnspec: the host pipeline. A host names the heads of a model and supplies each head's tensors on demand;
+// the pipeline analyses every head in parallel (both spectra, their statistics, the gap, stability at chosen
+// ranks) and summarises per layer and overall. Results do not depend on the number of threads.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "detail/parallel_for.hpp"
+#include "head_slicing.hpp"
+#include "host_tensor.hpp"
+#include "interaction_matrix.hpp"
+#include "logit_energy_field.hpp"
+#include "softmax_stability.hpp"
+#include "spectrum_stats.hpp"
+#include "version.hpp"
+
+namespace attnspec {
+
+/// How grouped-query attention is analysed: one unit per query head (its queries against its KV head's keys),
+/// or one unit per KV head (the group's queries stacked against the shared keys). Equal under multi-head attention.
+enum class QueryGrouping { per_query_head, per_kv_head };
+
+inline const char* grouping_name(QueryGrouping grouping) {
+  return grouping == QueryGrouping::per_query_head ? "per_query_head" : "per_kv_head";
+}
+
+/// One unit of analysis: query heads [first_query_head, first_query_head + query_heads) of `layer`, which share
+/// KV head `kv_head`.
+struct HeadId {
+  Eigen::Index layer = 0;
+  Eigen::Index first_query_head = 0;
+  Eigen::Index query_heads = 1;
+  Eigen::Index kv_head = 0;
+  /// The unit's index within its layer: the query head, or the KV head under per_kv_head.
+  Eigen::Index head() const { return query_heads == 1 ? first_query_head : kv_head; }
+};
+
+/// Every unit of a model: `layers` layers of `query_heads` query heads over `kv_heads` KV heads. n_q must be a
+/// multiple of n_kv.
+inline std::vector<HeadId> model_heads(Eigen::Index layers, Eigen::Index query_heads, Eigen::Index kv_heads,
+                                       QueryGrouping grouping = QueryGrouping::per_query_head) {
+  if (layers <= 0) detail::throw_invalid_argument("model_heads", "layers = ", layers, " must be positive");
+  kv_head_for_query_head(0, query_heads, kv_heads);  // checks n_q = g·n_kv
+  const Eigen::Index group = query_heads / kv_heads;
+  std::vector<HeadId> heads;
+  for (Eigen::Index layer = 0; layer < layers; ++layer) {
+    if (grouping == QueryGrouping::per_query_head && group > 1) {
+      for (Eigen::Index h = 0; h < query_heads; ++h) heads.push_back({layer, h, 1, h / group});
+    } else {
+      for (Eigen::Index g = 0; g < kv_heads; ++g) heads.push_back({layer, g * group, group, g});
+    }
+  }
+  return heads;
+}
+
+/// The tensors of one unit, in the precision of the analysis. Leave Q/K empty to skip the field (weights only),
+/// or the weights empty to skip M (activations only).
+template <typename Scalar>
+struct HeadInput {
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  Matrix queries;       ///< n×d (the group's queries stacked, g·n×d, for a KV group)
+  Matrix keys;          ///< m×d
+  Matrix query_weight;  ///< d×D, or g·d×D for a KV group
+  Matrix key_weight;    ///< d×D
+  WeightPreparation preparation;
+};
+
+struct PipelineOptions {
+  double tau = 0.9;      ///< the variance fraction of k@τ
+  FieldOptions field;    ///< the field's scale, centring and sink keys
+  bool causal = true;    ///< stability: query i sees keys j <= i (needs n = m; ignored for stacked KV groups)
+  bool stability = true; ///< evaluate stability at the field's k@τ (and at `stability_ranks`)
+  std::vector<Eigen::Index> stability_ranks;  ///< more ranks to evaluate (each in [0, the field's rank])
+  unsigned threads = 0;                       ///< 0: all hardware threads
+  /// Called after each unit with (done, total), from the worker that finished it, one call at a time. Return
+  /// false to cancel: the run stops and throws attnspec::cancelled.
+  std::function<bool(std::size_t, std::size_t)> progress;
+};
+
+/// One spectrum and its statistics (SpectrumStats, kept as plain values so reports outlive the objects).
+struct SpectrumSummary {
+  Eigen::VectorXd singular_values;
+  Eigen::VectorXd cumulative_variance;  ///< length r+1, from 0 to 1
+  Eigen::Index rank_at_tau = 0;
+  double entropy_effective_rank = 0, participation_ratio = 0, stable_rank = 0;
+
+  template <typename Scalar>
+  static SpectrumSummary of(const SpectrumStats<Scalar>& stats, double tau) {
+    return {stats.singular_values(),        stats.cumulative_variance(), stats.rank_at(tau),
+            stats.entropy_effective_rank(), stats.participation_ratio(), stats.stable_rank()};
+  }
+};
+
+struct HeadReport {
+  HeadId id;
+  Eigen::Index queries = 0, keys = 0, head_dim = 0, input_dim = 0;
+  double field_scale = 0;
+  std::optional<SpectrumSummary> field;        ///< of E~
+  std::optional<SpectrumSummary> interaction;  ///< of M
+  std::optional<SpectrumGap> gap;              ///< M over E~, when both are present
+  std::vector<StabilityAtRank> stability;      ///< at k@τ of E~ first, then the extra ranks
+  std::string preparation;                     ///< WeightPreparation::describe()
+};
+
+/// min / median / max of one figure over a set of heads (count = 0: no head had it; the values are NaN).
+struct Spread {
+  std::size_t count = 0;
+  double min = std::numeric_limits<double>::quiet_NaN();
+  double median = std::numeric_limits<double>::quiet_NaN();
+  double max = std::numeric_limits<double>::quiet_NaN();
+
+  static Spread of(std::vector<double> values) {
+    Spread spread;
+    spread.count = values.size();
+    if (values.empty()) return spread;
+    std::sort(values.begin(), values.end());
+    const std::size_t middle = values.size() / 2;
+    spread.min = values.front();
+    spread.max = values.back();
+    spread.median = values.size() % 2 ? values[middle] : 0.5 * (values[middle - 1] + values[middle]);
+    return spread;
+  }
+};
+
+/// The paper's figures over a set of heads (one layer, or the whole model when layer = -1).
+struct LayerSummary {
+  Eigen::Index layer = -1;
+  std::size_t heads = 0;
+  Spread field_rank;           ///< k@τ of E~
+  Spread interaction_rank;     ///< k@τ of M
+  Spread effective_rank_gap;   ///< entropy effective rank of M over that of E~
+  Spread certified_max_tv;     ///< worst-row TV bound at k@τ of E~
+  Spread measured_max_tv;      ///< worst-row measured TV at k@τ of E~
+};
+
+struct ModelReport {
+  std::string attnspec_version = ATTNSPEC_VERSION_STRING;
+  PipelineOptions options;  ///< as run (progress is not kept)
+  QueryGrouping grouping = QueryGrouping::per_query_head;
+  std::vector<HeadReport> heads;  ///< in the order of the units given
+  std::vector<LayerSummary> layers;
+  LayerSummary overall;
+};
+
+namespace detail {
+
+template <typename Scalar>
+HeadReport analyse_head(const HeadId& id, const HeadInput<Scalar>& input, const PipelineOptions& options) {
+  HeadReport report;
+  report.id = id;
+  if (input.queries.size() > 0 || input.keys.size() > 0) {
+    const bool stacked = id.query_heads > 1;
+    const bool causal = options.causal && !stacked && input.queries.rows() == input.keys.rows();
+    std::optional<SoftmaxStabilityBound<Scalar>> bound;
+    LogitEnergyField<Scalar> plain_field;
+    const LogitEnergyField<Scalar>* field = &plain_field;
+    if (options.stability) {
+      StabilityOptions stability;
+      stability.field = options.field;
+      stability.causal = causal;
+      stability.ranks_at_variance = {options.tau};
+      stability.ranks = options.stability_ranks;
+      bound.emplace(input.queries, input.keys, stability);
+      field = &bound->field();
+      const Eigen::Index k_tau = SpectrumStats<Scalar>(field->singular_values()).rank_at(options.tau);
+      report.stability.push_back(bound->at_rank(k_tau));
+      for (const auto& at : bound->ranks()) {
+        if (at.k != k_tau) report.stability.push_back(at);
+      }
+    } else {
+      plain_field.compute(input.queries, input.keys, options.field);
+    }
+    report.queries = field->rows();
+    report.keys = field->cols();
+    report.head_dim = field->head_dim();
+    report.field_scale = field->scale();
+    report.field = SpectrumSummary::of(SpectrumStats<Scalar>(field->singular_values()), options.tau);
+  }
+  if (input.query_weight.size() > 0 || input.key_weight.size() > 0) {
+    const InteractionMatrix<Scalar> interaction(input.query_weight, input.key_weight, input.preparation);
+    report.interaction = SpectrumSummary::of(SpectrumStats<Scalar>(interaction.singular_values()), options.tau);
+    report.input_dim = interaction.input_dim();
+    report.head_dim = interaction.head_dim();
+    report.preparation = input.preparation.describe();
+  }
+  if (report.field && report.interaction) {
+    const SpectrumStats<double> wide(report.interaction->singular_values), narrow(report.field->singular_values);
+    report.gap = spectrum_gap(wide, narrow, options.tau);
+  }
+  return report;
+}
+
+inline LayerSummary summarise(Eigen::Index layer, const std::vector<const HeadReport*>& heads) {
+  std::vector<double> field_rank, interaction_rank, gap, certified, measured;
+  for (const HeadReport* head : heads) {
+    if (head->field) field_rank.push_back(static_cast<double>(head->field->rank_at_tau));
+    if (head->interaction) interaction_rank.push_back(static_cast<double>(head->interaction->rank_at_tau));
+    if (head->gap) gap.push_back(head->gap->entropy_effective_rank);
+    if (!head->stability.empty()) {
+      certified.push_back(head->stability.front().certified_max_tv);
+      measured.push_back(head->stability.front().measured_max_tv);
+    }
+  }
+  return {layer,           heads.size(),         Spread::of(field_rank), Spread::of(interaction_rank),
+          Spread::of(gap), Spread::of(certified), Spread::of(measured)};
+}
+
+}  // namespace detail
+
+/// Analyses every unit in `heads`, asking `load` for each unit's tensors just before analysing it (so a model's
+/// tensors are never all converted at once), on options.threads threads.
+template <typename Scalar = double>
+ModelReport analyse_model(const std::vector<HeadId>& heads,
+                          const std::function<HeadInput<Scalar>(const HeadId&)>& load,
+                          const PipelineOptions& options = {}) {
+  constexpr const char* function = "analyse_model";
+  if (heads.empty()) detail::throw_invalid_argument(function, "no heads to analyse");
+  if (!load) detail::throw_invalid_argument(function, "load is empty");
+  if (!(options.tau > 0 && options.tau <= 1)) {
+    detail::throw_invalid_argument(function, "tau = ", options.tau, " must be in (0, 1]");
+  }
+  ModelReport report;
+  report.options = options;
+  report.options.progress = nullptr;
+  report.grouping = heads.front().query_heads > 1 ? QueryGrouping::per_kv_head : QueryGrouping::per_query_head;
+  report.heads.resize(heads.size());
+
+  std::atomic<bool> stop{false};
+  std::mutex progress_mutex;
+  std::size_t done = 0;
+  bool cancelled = false;
+  const unsigned threads = options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  detail::parallel_for(heads.size(), threads, stop, [&](std::size_t i) {
+    const HeadId& id = heads[i];
+    try {
+      report.heads[i] = detail::analyse_head<Scalar>(id, load(id), options);
+    } catch (const invalid_argument& error) {
+      throw invalid_argument(std::string(error.what()) + " (layer " + std::to_string(id.layer) + ", head " +
+                             std::to_string(id.head()) + ")");
+    }
+    if (options.progress) {
+      std::lock_guard<std::mutex> lock(progress_mutex);
+      if (!cancelled && !options.progress(++done, heads.size())) {
+        cancelled = true;
+        stop.store(true);
+      }
+    }
+  });
+  if (cancelled) throw attnspec::cancelled("[attnspec.cancelled] analyse_model: cancelled by the progress callback");
+
+  std::vector<const HeadReport*> all;
+  Eigen::Index last_layer = std::numeric_limits<Eigen::Index>::min();
+  for (const HeadReport& head : report.heads) {
+    if (head.id.layer != last_layer) {
+      last_layer = head.id.layer;
+      std::vector<const HeadReport*> in_layer;
+      for (const HeadReport& other : report.heads) {
+        if (other.id.layer == last_layer) in_layer.push_back(&other);
+      }
+      if (std::none_of(report.layers.begin(), report.layers.end(),
+                       [&](const LayerSummary& layer) { return layer.layer == last_layer; })) {
+        report.layers.push_back(detail::summarise(last_layer, in_layer));
+      }
+    }
+    all.push_back(&head);
+  }
+  report.overall = detail::summarise(-1, all);
+  return report;
+}
+
+}  // namespace attnspec
