@@ -115,14 +115,9 @@ int run(const Arguments& args) {
   if (!args.dump.empty()) {
     dump.emplace(args.dump);
     for (Eigen::Index layer = 0; layer < config.layers; ++layer) {
-      queries.push_back(dump->activations(attnspec::io::ActivationDump::query_name(layer), config.query_heads));
-      keys.push_back(dump->activations(attnspec::io::ActivationDump::key_name(layer), config.kv_heads));
-      if (queries.back().head_dim() != config.head_dim || keys.back().head_dim() != config.head_dim) {
-        throw attnspec::io_error("[attnspec.io_error] " + args.dump + ": layer " + std::to_string(layer) +
-                                 " has head size " + std::to_string(queries.back().head_dim()) + "/" +
-                                 std::to_string(keys.back().head_dim()) + " but the checkpoint's is " +
-                                 std::to_string(config.head_dim));
-      }
+      using attnspec::io::ActivationDump;
+      queries.push_back(dump->activations(ActivationDump::query_name(layer), config.query_heads, config.head_dim));
+      keys.push_back(dump->activations(ActivationDump::key_name(layer), config.kv_heads, config.head_dim));
     }
   }
 

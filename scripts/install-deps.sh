@@ -2,7 +2,7 @@
 # Installs, with apt-get, whichever of attnspec's build dependencies this Debian machine lacks.
 set -euo pipefail
 
-packages=(cmake g++ make libeigen3-dev catch2 libbenchmark-dev python3-numpy)
+packages=(cmake g++ make libeigen3-dev catch2 libbenchmark-dev python3-numpy python3-torch)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

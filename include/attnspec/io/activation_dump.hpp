@@ -38,9 +38,9 @@ class ActivationDump {
     return m_safetensors ? m_safetensors->find(name) != nullptr : m_npy.count(name) != 0;
   }
 
-  /// The tensor `name` as per-head activations with `heads` heads: 3-D is read as [heads, seq, d], 2-D as
-  /// [seq, heads·d]. A different head count is an error that names the file and the tensor.
-  HeadActivations activations(const std::string& name, Eigen::Index heads) const {
+  /// The tensor `name` as per-head activations with `heads` heads of size `head_dim`: 3-D is read as
+  /// [heads, seq, d], 2-D as [seq, heads·d]. Other counts or sizes are errors naming the file and the tensor.
+  HeadActivations activations(const std::string& name, Eigen::Index heads, Eigen::Index head_dim) const {
     const TensorView view = tensor(name);
     if (view.rank() == 3 && view.shape()[0] != heads) {
       detail::throw_io_error(view.name(), "has shape ", view.shape_text(), " ([heads, seq, d]) with ", view.shape()[0],
@@ -53,7 +53,12 @@ class ActivationDump {
     if (view.rank() != 2 && view.rank() != 3) {
       detail::throw_io_error(view.name(), "has shape ", view.shape_text(), "; expected [heads, seq, d] or [seq, heads*d]");
     }
-    return HeadActivations(view, view.rank() == 3 ? HeadLayout::heads_seq_dim : HeadLayout::seq_heads_dim, heads);
+    HeadActivations activations(view, view.rank() == 3 ? HeadLayout::heads_seq_dim : HeadLayout::seq_heads_dim, heads);
+    if (activations.head_dim() != head_dim) {
+      detail::throw_io_error(view.name(), "has shape ", view.shape_text(), ": ", heads, " heads of size ",
+                             activations.head_dim(), ", but the model's head size is ", head_dim);
+    }
+    return activations;
   }
 
  private:

@@ -123,8 +123,9 @@ class ModelWeights {
     const Eigen::Index d = m_config.head_dim, model_dim = m_config.model_dim;
     const Eigen::Index kv_head = kv_head_for_query_head(first, m_config.query_heads, m_config.kv_heads);
     if (count <= 0 || kv_head_for_query_head(first + count - 1, m_config.query_heads, m_config.kv_heads) != kv_head) {
-      detail::throw_io_error(m_checkpoint.config_path().string(), "query heads [", first, ", ", first + count,
-                             ") do not share one KV head");
+      attnspec::detail::throw_invalid_argument("ModelWeights::heads", "query heads [", first, ", ", first + count,
+                                               ") do not share one KV head (", m_config.query_heads, " query heads, ",
+                                               m_config.kv_heads, " KV heads)");
     }
     HeadWeights<Scalar> out;
     WeightPreparation& prep = out.preparation;

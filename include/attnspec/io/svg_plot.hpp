@@ -148,15 +148,22 @@ inline std::string svg_plot(const ModelReport& report, const SvgPlotOptions& opt
   }
 
   // Legend, bottom right, where both curves have already risen.
-  const double legend_x = left + plot_w - 318, legend_y = top + plot_h - 92;
+  const double legend_width = 420, legend_x = left + plot_w - legend_width - 12, legend_y = top + plot_h - 92;
+  char buffer_for_median[64];
   std::snprintf(buffer, sizeof buffer,
-                "<rect x=\"%.1f\" y=\"%.1f\" width=\"306\" height=\"80\" fill=\"white\" fill-opacity=\"0.92\" "
+                "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.0f\" height=\"80\" fill=\"white\" fill-opacity=\"0.92\" "
                 "stroke=\"#999\"/>\n",
-                legend_x, legend_y);
+                legend_x, legend_y, legend_width);
   add(buffer);
+  auto median_rank = [&report, &buffer_for_median](const Spread& ranks) {
+    std::snprintf(buffer_for_median, sizeof buffer_for_median, ", median k@%g = %g", report.options.tau, ranks.median);
+    return ranks.count ? std::string(buffer_for_median) : std::string();
+  };
   const std::pair<const char*, std::string> entries[] = {
-      {field_colour, "field Ẽ = s·Q·K_c\u1D40 (" + std::to_string(field_curves.size()) + " heads)"},
-      {interaction_colour, "interaction M = W_Q\u1D40·W_K (" + std::to_string(interaction_curves.size()) + " heads)"},
+      {field_colour, "field Ẽ = s·Q·K_c\u1D40 (" + std::to_string(field_curves.size()) + " heads" +
+                         median_rank(report.overall.field_rank) + ")"},
+      {interaction_colour, "interaction M = W_Q\u1D40·W_K (" + std::to_string(interaction_curves.size()) + " heads" +
+                               median_rank(report.overall.interaction_rank) + ")"},
       {"#333", "bold: median per k; thin: one head"}};
   for (int i = 0; i < 3; ++i) {
     const double y = legend_y + 20 + 22 * i;

@@ -1,0 +1,339 @@
+// Readers against files written by numpy and by tests/make_io_fixtures.py (ATTNSPEC_FIXTURES names their
+// directory), a corpus of malformed files built here, and the npy files attnspec writes for numpy to read back.
+#include <attnspec/io/activation_dump.hpp>
+#include <attnspec/io/model_adapters.hpp>
+#include <attnspec/io/npy.hpp>
+#include <attnspec/io/safetensors.hpp>
+#include <attnspec/logit_energy_field.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "test_support.hpp"
+
+using namespace attnspec;
+using namespace attnspec_test;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path fixtures() {
+  const char* directory = std::getenv("ATTNSPEC_FIXTURES");
+  REQUIRE(directory != nullptr);
+  return directory;
+}
+
+// The formula make_io_fixtures.py writes: flat index / 3 - 2.
+MatrixXd formula(Index rows, Index cols) {
+  MatrixXd m(rows, cols);
+  for (Index i = 0; i < rows; ++i) {
+    for (Index j = 0; j < cols; ++j) m(i, j) = double(i * cols + j) / 3.0 - 2.0;
+  }
+  return m;
+}
+
+template <class Action>
+void require_io_error(Action&& action, std::initializer_list<std::string> fragments) {
+  try {
+    action();
+  } catch (const attnspec::io_error& error) {
+    const std::string message = error.what();
+    INFO(message);
+    CHECK(message.rfind("[attnspec.io_error] ", 0) == 0);
+    for (const auto& fragment : fragments) CHECK(message.find(fragment) != std::string::npos);
+    return;
+  }
+  FAIL("no attnspec::io_error thrown");
+}
+
+std::vector<unsigned char> bytes_of(const std::string& text) { return {text.begin(), text.end()}; }
+
+// A safetensors image: 8-byte little-endian header length, the header, then `data_bytes` bytes of data.
+std::string safetensors_image(const std::string& header, std::size_t data_bytes, std::uint64_t claimed_length = 0) {
+  std::uint64_t length = claimed_length ? claimed_length : header.size();
+  std::string image;
+  for (int i = 0; i < 8; ++i) image.push_back(static_cast<char>((length >> (8 * i)) & 0xFF));
+  return image + header + std::string(data_bytes, '\0');
+}
+
+std::string write_temp(const std::string& name, const std::string& contents) {
+  const fs::path file = fs::temp_directory_path() / ("attnspec-test-" + name);
+  std::ofstream(file, std::ios::binary) << contents;
+  return file.string();
+}
+
+}  // namespace
+
+TEST_CASE("npy files written by numpy read back bit-exact", "[io][npy]") {
+  const fs::path npy = fixtures() / "npy";
+  const io::NpyArray c_order = io::read_npy((npy / "c_f8.npy").string());
+  CHECK(c_order.type() == ElementType::float64);
+  CHECK(!c_order.fortran_order());
+  REQUIRE(c_order.matrix<double>() == formula(3, 5));
+
+  const io::NpyArray fortran = io::read_npy((npy / "fortran_f4.npy").string());
+  CHECK(fortran.fortran_order());
+  REQUIRE(fortran.matrix<float>() == formula(4, 3).cast<float>());
+
+  MatrixXd quarters(2, 6);
+  for (Index i = 0; i < 12; ++i) quarters(i / 6, i % 6) = double(i) * 0.25 - 1.0;
+  REQUIRE(io::read_npy((npy / "half_f2.npy").string()).matrix<double>() == quarters);
+  REQUIRE(io::read_npy((npy / "v2_f8.npy").string()).matrix<double>() == formula(2, 2));
+  REQUIRE(io::read_npy((npy / "v3_f4.npy").string()).matrix<float>() == formula(3, 2).cast<float>());
+  REQUIRE(io::read_npy((npy / "vector_f8.npy").string()).matrix<double>() == formula(7, 1));
+
+  const io::NpyArray cube = io::read_npy((npy / "cube_f4.npy").string());
+  REQUIRE(cube.shape() == std::vector<Index>{2, 3, 4});
+  const HeadActivations heads(cube.view(), HeadLayout::heads_seq_dim, 2);
+  REQUIRE(heads.head<double>(1) == formula(6, 4).bottomRows(3).cast<float>().cast<double>());
+}
+
+TEST_CASE("npy files attnspec writes are read back by attnspec (numpy reads them in a separate test)", "[io][npy]") {
+  const fs::path out = fixtures() / "written";
+  fs::create_directories(out);
+  MatrixXd wide = formula(3, 7);
+  wide(1, 2) = 1e-300;
+  wide(2, 6) = -0.0;
+  io::write_npy((out / "written_f8.npy").string(), wide);
+  io::write_npy((out / "written_f4.npy").string(), formula(5, 2).cast<float>().eval());
+  REQUIRE(io::read_npy((out / "written_f8.npy").string()).matrix<double>() == wide);
+  REQUIRE(io::read_npy((out / "written_f4.npy").string()).matrix<float>() == formula(5, 2).cast<float>());
+}
+
+TEST_CASE("malformed npy files are rejected with the file and the offset", "[io][npy][errors]") {
+  const std::string good_header = "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }";
+  auto image = [](const std::string& header, std::size_t data, int major = 1) {
+    std::string out = "\x93NUMPY";
+    out.push_back(static_cast<char>(major));
+    out.push_back('\0');
+    out.push_back(static_cast<char>(header.size() & 0xFF));
+    out.push_back(static_cast<char>(header.size() >> 8));
+    if (major > 1) out += std::string(2, '\0');
+    return out + header + std::string(data, '\0');
+  };
+  REQUIRE(io::parse_npy(bytes_of(image(good_header, 32)), "ok.npy").matrix<double>() == MatrixXd::Zero(2, 2));
+  require_io_error([&] { io::parse_npy(bytes_of("PK\x03\x04 not numpy"), "zip.npy"); }, {"zip.npy", "magic"});
+  require_io_error([&] { io::parse_npy(bytes_of(image(good_header, 32, 4)), "v4.npy"); }, {"version 4"});
+  require_io_error([&] { io::parse_npy(bytes_of(image(good_header, 31)), "short.npy"); },
+                   {"short.npy", "holds 31 bytes", "need 32"});
+  require_io_error([&] { io::parse_npy(bytes_of(image(good_header, 40)), "long.npy"); }, {"holds 40 bytes"});
+  std::string lying = image(good_header, 32);
+  lying[8] = '\xff';
+  lying[9] = '\x7f';
+  require_io_error([&] { io::parse_npy(bytes_of(lying), "lying.npy"); }, {"header length 32767", "past the end"});
+  require_io_error([&] { io::parse_npy(bytes_of(image("{'descr': '>f8', 'fortran_order': False, 'shape': (2,), }", 16)), "be.npy"); },
+                   {"'>f8'", "little-endian"});
+  require_io_error([&] { io::parse_npy(bytes_of(image("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", 16)), "int.npy"); },
+                   {"'<i8'"});
+  require_io_error([&] { io::parse_npy(bytes_of(image("{'descr': '<f8', 'shape': (2,), }", 16)), "nokey.npy"); },
+                   {"lacks"});
+  require_io_error([&] { io::parse_npy(bytes_of(image("{'descr': '<f8', 'fortran_order': Maybe, 'shape': (2,), }", 16)), "b.npy"); },
+                   {"True or False", "byte 44"});
+  require_io_error([&] { io::parse_npy(bytes_of(image("{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999,), }", 0)), "huge.npy"); },
+                   {"absurd extent"});
+  require_io_error([&] { io::parse_npy(bytes_of(image("{'descr': '<f8', 'fortran_order': False, 'shape': (1048576, 1048576, 1048576), }", 0)), "overflow.npy"); },
+                   {"more than 2^48 elements"});
+  require_io_error([&] { io::parse_npy(bytes_of(image("{'descr': '<f8', 'fortran_order': False, 'shape': (2, -2), }", 0)), "neg.npy"); },
+                   {"non-negative"});
+  require_io_error([&] { io::parse_npy(bytes_of(image("{'descr': '<f8", 0)), "cut.npy"); }, {"unterminated"});
+  require_io_error([] { io::read_npy("/nonexistent/attnspec.npy"); }, {"/nonexistent/attnspec.npy", "cannot open"});
+}
+
+TEST_CASE("safetensors written by the format's rules read back in every float dtype", "[io][safetensors]") {
+  const io::SafetensorsFile file((fixtures() / "safetensors" / "mixed.safetensors").string());
+  REQUIRE(file.metadata().at("note") == "attnspec test");
+  REQUIRE(file.view("f32").matrix<double>() == formula(3, 4).cast<float>().cast<double>());
+  REQUIRE(file.view("f64").matrix<double>() == formula(2, 3));
+  MatrixXd halves(3, 2), quarters(2, 4);
+  for (Index i = 0; i < 6; ++i) halves(i / 2, i % 2) = double(i) * 0.5 - 1.0;
+  for (Index i = 0; i < 8; ++i) quarters(i / 4, i % 4) = double(i) * 0.25 - 0.5;
+  REQUIRE(file.view("f16").matrix<double>() == halves);
+  REQUIRE(file.view("bf16").matrix<double>() == quarters);
+  require_io_error([&] { (void)file.view("positions"); }, {"mixed.safetensors", "'positions'", "I64"});
+  require_io_error([&] { (void)file.view("absent"); }, {"no tensor named 'absent'"});
+}
+
+TEST_CASE("malformed safetensors files are rejected before any tensor is read", "[io][safetensors][errors]") {
+  const std::string ok = R"({"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})";
+  auto parse = [](const std::string& image, const char* name) {
+    return io::parse_safetensors_header(reinterpret_cast<const unsigned char*>(image.data()), image.size(), name);
+  };
+  REQUIRE(parse(safetensors_image(ok, 16), "ok").entries.size() == 1);
+  require_io_error([&] { parse(std::string("\x10\0\0", 3), "tiny"); }, {"tiny", "truncated: 3 bytes"});
+  require_io_error([&] { parse(safetensors_image(ok, 16, 1u << 20), "long"); },
+                   {"long", "header length 1048576 at byte 0", "past the end"});
+  require_io_error([&] { parse(safetensors_image(ok, 16, ~std::uint64_t{0}), "max"); }, {"header length 18446744073709551615"});
+  require_io_error([&] { parse(safetensors_image(ok, 15), "short"); }, {"'a'", "data_offsets [0, 16)", "15 bytes"});
+  require_io_error([&] { parse(safetensors_image(ok, 20), "tail"); }, {"[16, 20)", "belong to no tensor"});
+  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,16]}})", 16), "span"); },
+                   {"spans 16 bytes", "need 24"});
+  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 16), "overlap"); },
+                   {"overlaps"});
+  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 16), "hole"); },
+                   {"[0, 8)", "belong to no tensor"});
+  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[16,8]}})", 16), "backwards"); },
+                   {"data_offsets [16, 8)"});
+  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,18446744073709551624]}})", 8), "bigint"); },
+                   {"exceeds"});
+  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,8]}})", 8), "absurd"); },
+                   {"more than 2^48"});
+  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8), "neg"); },
+                   {"non-negative integer"});
+  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", 8), "frac"); },
+                   {"non-negative integer", "2.5"});
+  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}})", 8), "dtype"); },
+                   {"unknown dtype 'Q4'"});
+  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2]}})", 8), "fields"); },
+                   {"exactly 'dtype', 'shape' and 'data_offsets'"});
+  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8), "dup"); },
+                   {"duplicate key"});
+  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8])", 8), "cut"); },
+                   {"cut", "invalid JSON at byte"});
+  require_io_error([&] { parse(safetensors_image("[1,2]", 0), "array"); }, {"not a JSON object"});
+  require_io_error([&] { parse(safetensors_image(std::string(100, '[') + std::string(100, ']'), 0), "deep"); },
+                   {"nesting deeper than 64"});
+  require_io_error([&] { parse(safetensors_image(R"({"__metadata__":{"k":1}})", 0), "meta"); }, {"__metadata__.k"});
+  require_io_error([&] { io::SafetensorsFile(write_temp("empty.safetensors", "")); }, {"empty.safetensors", "truncated: 0 bytes"});
+  require_io_error([&] { io::SafetensorsFile("/nonexistent/model.safetensors"); }, {"cannot open"});
+  require_io_error([&] { io::SafetensorsFile(fs::temp_directory_path().string()); }, {"not a regular file"});
+}
+
+TEST_CASE("JSON strings, escapes and numbers parse exactly", "[io][json]") {
+  const io::JsonValue value = io::parse_json(
+      R"({"s":"a\"b\\c\u00e9\ud83d\ude00","n":-1.5e3,"big":18446744073709551615,"t":true,"z":null,"e":[]})", "j");
+  CHECK(value.find("s")->text == "a\"b\\c\xc3\xa9\xf0\x9f\x98\x80");
+  CHECK(io::json_number(*value.find("n"), "j", "n") == -1500);
+  CHECK(io::json_unsigned(*value.find("big"), "j", "big") == 18446744073709551615u);
+  CHECK(value.find("t")->boolean);
+  CHECK(value.find("z")->kind == io::JsonValue::Kind::null);
+  CHECK(io::parse_json(io::json_quote("tab\t\x01 \"q\""), "q").text == "tab\t\x01 \"q\"");
+  CHECK(io::json_double(std::numeric_limits<double>::infinity()) == "null");
+  for (const char* bad : {"{", "[1,]", "{\"a\" 1}", "01", "1.", "\"\\x\"", "\"\\ud800\"", "tru", "\"a\nb\"", "{} x"}) {
+    require_io_error([&] { io::parse_json(bad, "bad.json"); }, {"bad.json", "invalid JSON at byte"});
+  }
+}
+
+TEST_CASE("fake checkpoints: every family's per-head M matches independent slicing", "[io][checkpoint]") {
+  std::ifstream expected_file(fixtures() / "expected.json");
+  const std::string text((std::istreambuf_iterator<char>(expected_file)), std::istreambuf_iterator<char>());
+  const io::JsonValue expected = io::parse_json(text, "expected.json");
+  auto reference = [&](const std::string& family, const std::string& key) {
+    const io::JsonValue& values = *expected.find(family)->find(key);
+    VectorXd sigma(static_cast<Index>(values.items.size()));
+    for (Index i = 0; i < sigma.size(); ++i) sigma(i) = io::json_number(values.items[static_cast<std::size_t>(i)], "e", key);
+    return sigma;
+  };
+  auto compare = [&](const std::string& family, const std::string& key, const auto& weights) {
+    INFO(family << " " << key);
+    const InteractionMatrix<double> m(weights.query_weight, weights.key_weight, weights.preparation);
+    const VectorXd want = reference(family, key);
+    const VectorXd got = m.singular_values();
+    REQUIRE(got.size() <= want.size());
+    REQUIRE((got - want.head(got.size())).cwiseAbs().maxCoeff() <= 1e-12 * want(0));
+    REQUIRE(want.tail(want.size() - got.size()).cwiseAbs().maxCoeff() <= 1e-12 * want(0) + 0.0);
+  };
+  io::AdapterOptions prepared;
+  prepared.fold_norm = prepared.biases = true;
+  for (const std::string family : {"gpt2", "llama", "mistral", "qwen2"}) {
+    const io::ModelWeights model((fixtures() / family).string());
+    const io::ModelConfig& config = model.config();
+    CHECK(io::family_name(config.family) == family);
+    for (Index layer = 0; layer < config.layers; ++layer) {
+      for (Index h = 0; h < config.query_heads; ++h) {
+        const std::string where = "/" + std::to_string(layer) + "/" + std::to_string(h);
+        compare(family, "M" + where, model.heads<double>(layer, h, 1));
+        if (family == "gpt2" || family == "qwen2") compare(family, "M_prepared" + where, model.heads<double>(layer, h, 1, prepared));
+      }
+      if (family != "gpt2") {
+        for (Index g = 0; g < config.kv_heads; ++g) {
+          compare(family, "M_group/" + std::to_string(layer) + "/" + std::to_string(g),
+                  model.heads<double>(layer, g * config.group_size(), config.group_size()));
+        }
+      }
+    }
+  }
+  const io::ModelWeights llama((fixtures() / "llama").string());
+  CHECK(llama.config().kv_heads == 2);
+  CHECK(llama.checkpoint().tensor_names().size() == 2 * 4 + 1);
+  const io::ModelWeights qwen((fixtures() / "qwen2").string());
+  CHECK(qwen.config().head_dim == 6);
+  require_invalid_argument([&] { (void)qwen.heads<double>(0, 2, 2); }, {"ModelWeights::heads", "[2, 4)"});
+}
+
+TEST_CASE("activation dumps: npy directories and safetensors give the same fields as numpy", "[io][dump]") {
+  std::ifstream expected_file(fixtures() / "expected.json");
+  const std::string text((std::istreambuf_iterator<char>(expected_file)), std::istreambuf_iterator<char>());
+  const io::JsonValue expected = *io::parse_json(text, "expected.json").find("gpt2");
+  for (const char* dump_name : {"gpt2_dump_npy", "gpt2_dump.safetensors"}) {
+    const io::ActivationDump dump((fixtures() / dump_name).string());
+    for (Index layer = 0; layer < 2; ++layer) {
+      const HeadActivations q = dump.activations(io::ActivationDump::query_name(layer), 4, 8);
+      const HeadActivations k = dump.activations(io::ActivationDump::key_name(layer), 4, 8);
+      for (Index h = 0; h < 4; ++h) {
+        const LogitEnergyField<double> field(q.head<double>(h), k.head<double>(h));
+        const io::JsonValue& want = *expected.find("field/" + std::to_string(layer) + "/" + std::to_string(h));
+        const double top = io::json_number(want.items[0], "e", "sigma");
+        for (Index l = 0; l < field.singular_values().size(); ++l) {
+          REQUIRE(std::abs(field.singular_values()(l) - io::json_number(want.items[static_cast<std::size_t>(l)], "e", "s")) <=
+                  1e-12 * top);
+        }
+      }
+    }
+    require_io_error([&] { (void)dump.activations(io::ActivationDump::query_name(0), 4, 16); },
+                     {dump_name, "4 heads of size 8", "head size is 16"});
+    require_io_error([&] { (void)dump.activations(io::ActivationDump::query_name(7), 4, 8); }, {"layers.7.query"});
+    if (std::string(dump_name) == "gpt2_dump.safetensors") {
+      require_io_error([&] { (void)dump.activations(io::ActivationDump::query_name(0), 3, 8); }, {"with 4 heads", "has 3"});
+    } else {
+      require_io_error([&] { (void)dump.activations(io::ActivationDump::query_name(0), 3, 8); }, {"do not split into 3 heads"});
+    }
+  }
+}
+
+TEST_CASE("broken checkpoints: missing tensors, contradicting shapes, bad index files", "[io][checkpoint][errors]") {
+  const fs::path root = fs::temp_directory_path() / "attnspec-broken-checkpoints";
+  fs::remove_all(root);
+  auto make = [&](const std::string& name) {
+    fs::create_directories(root / name);
+    fs::copy(fixtures() / "qwen2", root / name, fs::copy_options::recursive);
+    return root / name;
+  };
+  auto write = [](const fs::path& file, const std::string& text) { std::ofstream(file, std::ios::binary) << text; };
+
+  const fs::path wrong_heads = make("wrong_heads");
+  write(wrong_heads / "config.json", R"({"model_type":"qwen2","hidden_size":24,"num_attention_heads":4,"num_key_value_heads":2,"num_hidden_layers":2,"head_dim":6})");
+  require_io_error([&] { io::ModelWeights((wrong_heads).string()); },
+                   {"model.layers.0.self_attn.q_proj.weight", "[36, 24]", "config.json", "[24, 24]"});
+  const fs::path more_layers = make("more_layers");
+  write(more_layers / "config.json", R"({"model_type":"qwen2","hidden_size":24,"num_attention_heads":6,"num_key_value_heads":2,"num_hidden_layers":3,"head_dim":6})");
+  require_io_error([&] { io::ModelWeights((more_layers).string()); }, {"no tensor named 'model.layers.2.self_attn.q_proj.weight'"});
+  const fs::path bad_groups = make("bad_groups");
+  write(bad_groups / "config.json", R"({"model_type":"llama","hidden_size":24,"num_attention_heads":6,"num_key_value_heads":4,"num_hidden_layers":2})");
+  require_io_error([&] { io::ModelWeights((bad_groups).string()); }, {"6 query heads", "4 KV heads"});
+  const fs::path unknown = make("unknown");
+  write(unknown / "config.json", R"({"model_type":"bert","hidden_size":24})");
+  require_io_error([&] { io::ModelWeights((unknown).string()); }, {"model_type \"bert\""});
+  const fs::path no_config = make("no_config");
+  fs::remove(no_config / "config.json");
+  require_io_error([&] { io::ModelWeights((no_config).string()); }, {"config.json", "cannot open"});
+  const fs::path truncated = make("truncated");
+  fs::resize_file(truncated / "model.safetensors", fs::file_size(truncated / "model.safetensors") - 3);
+  require_io_error([&] { io::ModelWeights((truncated).string()); }, {"model.safetensors", "outside the data buffer"});
+  require_io_error([&] { io::Checkpoint((root / "absent").string()); }, {"no such file"});
+  fs::create_directories(root / "empty");
+  require_io_error([&] { io::Checkpoint((root / "empty").string()); }, {"neither model.safetensors.index.json nor"});
+
+  fs::create_directories(root / "index");
+  for (const auto& entry : fs::directory_iterator(fixtures() / "llama")) fs::copy(entry.path(), root / "index");
+  const fs::path index = root / "index" / "model.safetensors.index.json";
+  write(index, R"({"weight_map":{"model.layers.0.input_layernorm.weight":"../../etc/passwd"}})");
+  require_io_error([&] { io::Checkpoint(index.string()); }, {"'../../etc/passwd'", "not a plain file name"});
+  write(index, R"({"weight_map":{"model.layers.0.input_layernorm.weight":"model-00009-of-00009.safetensors"}})");
+  require_io_error([&] { io::Checkpoint(index.string()); }, {"model-00009-of-00009.safetensors", "does not exist"});
+  write(index, R"({"weight_map":{"lm_head":"model-00001-of-00003.safetensors"}})");
+  require_io_error([&] { io::Checkpoint(index.string()); }, {"'lm_head'", "which does not hold it"});
+  write(index, R"({"metadata":{}})");
+  require_io_error([&] { io::Checkpoint(index.string()); }, {"no \"weight_map\""});
+  fs::remove_all(root);
+}
