@@ -10,13 +10,13 @@
 #include <attnspec/io/svg_plot.hpp>
 #include <attnspec/pipeline.hpp>
 
+#include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 namespace {

@@ -135,7 +135,8 @@ TEST_CASE("a KV group's interaction matrix is the stack of its query heads' matr
   for (Index h = 0; h < group; ++h) {
     WeightPreparation one = prep;
     one.query_bias = prep.query_bias.segment(h * d, d);
-    stacked.middleRows(h * (model_dim + 1), model_dim + 1) = InteractionMatrix<double>(wq.middleRows(h * d, d), wk, one).dense();
+    stacked.middleRows(h * (model_dim + 1), model_dim + 1) =
+        InteractionMatrix<double>(wq.middleRows(h * d, d), wk, one).dense();
   }
   CHECK(grouped.group_size() == group);
   CHECK(grouped.input_dim() == model_dim + 1);
@@ -161,7 +162,8 @@ TEST_CASE("interaction-matrix and slicing errors name the argument and shapes", 
                            {"preparation.norm_gain has length 15", "D = 16"});
   prep = {};
   prep.query_bias = Eigen::VectorXd::Ones(16);
-  require_invalid_argument([&] { InteractionMatrix<double> im(wq, wk, prep); }, {"preparation.query_bias", "rows of W_Q = 8"});
+  require_invalid_argument([&] { InteractionMatrix<double> im(wq, wk, prep); },
+                           {"preparation.query_bias", "rows of W_Q = 8"});
   require_invalid_argument([&] { InteractionMatrix<double> im(gaussian(12, 16, rng), wk); },
                            {"W_Q (12x16)", "g*d x D"});
   prep.query_bias = Eigen::VectorXd::Constant(8, std::nan(""));

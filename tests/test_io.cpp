@@ -33,20 +33,6 @@ MatrixXd formula(Index rows, Index cols) {
   return m;
 }
 
-template <class Action>
-void require_io_error(Action&& action, std::initializer_list<std::string> fragments) {
-  try {
-    action();
-  } catch (const attnspec::io_error& error) {
-    const std::string message = error.what();
-    INFO(message);
-    CHECK(message.rfind("[attnspec.io_error] ", 0) == 0);
-    for (const auto& fragment : fragments) CHECK(message.find(fragment) != std::string::npos);
-    return;
-  }
-  FAIL("no attnspec::io_error thrown");
-}
-
 std::vector<unsigned char> bytes_of(const std::string& text) { return {text.begin(), text.end()}; }
 
 // A safetensors image: 8-byte little-endian header length, the header, then `data_bytes` bytes of data.
@@ -122,20 +108,39 @@ TEST_CASE("malformed npy files are rejected with the file and the offset", "[io]
   lying[8] = '\xff';
   lying[9] = '\x7f';
   require_io_error([&] { io::parse_npy(bytes_of(lying), "lying.npy"); }, {"header length 32767", "past the end"});
-  require_io_error([&] { io::parse_npy(bytes_of(image("{'descr': '>f8', 'fortran_order': False, 'shape': (2,), }", 16)), "be.npy"); },
-                   {"'>f8'", "little-endian"});
-  require_io_error([&] { io::parse_npy(bytes_of(image("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", 16)), "int.npy"); },
-                   {"'<i8'"});
+  require_io_error(
+      [&] {
+        io::parse_npy(bytes_of(image("{'descr': '>f8', 'fortran_order': False, 'shape': (2,), }", 16)), "be.npy");
+      },
+      {"'>f8'", "little-endian"});
+  require_io_error(
+      [&] {
+        io::parse_npy(bytes_of(image("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", 16)), "int.npy");
+      },
+      {"'<i8'"});
   require_io_error([&] { io::parse_npy(bytes_of(image("{'descr': '<f8', 'shape': (2,), }", 16)), "nokey.npy"); },
                    {"lacks"});
-  require_io_error([&] { io::parse_npy(bytes_of(image("{'descr': '<f8', 'fortran_order': Maybe, 'shape': (2,), }", 16)), "b.npy"); },
-                   {"True or False", "byte 44"});
-  require_io_error([&] { io::parse_npy(bytes_of(image("{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999,), }", 0)), "huge.npy"); },
-                   {"absurd extent"});
-  require_io_error([&] { io::parse_npy(bytes_of(image("{'descr': '<f8', 'fortran_order': False, 'shape': (1048576, 1048576, 1048576), }", 0)), "overflow.npy"); },
-                   {"more than 2^48 elements"});
-  require_io_error([&] { io::parse_npy(bytes_of(image("{'descr': '<f8', 'fortran_order': False, 'shape': (2, -2), }", 0)), "neg.npy"); },
-                   {"non-negative"});
+  require_io_error(
+      [&] { io::parse_npy(bytes_of(image("{'descr': '<f8', 'fortran_order': Maybe, 'shape': (2,), }", 16)), "b.npy"); },
+      {"True or False", "byte 44"});
+  require_io_error(
+      [&] {
+        io::parse_npy(bytes_of(image("{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999,), }", 0)),
+                      "huge.npy");
+      },
+      {"absurd extent"});
+  require_io_error(
+      [&] {
+        io::parse_npy(
+            bytes_of(image("{'descr': '<f8', 'fortran_order': False, 'shape': (1048576, 1048576, 1048576), }", 0)),
+            "overflow.npy");
+      },
+      {"more than 2^48 elements"});
+  require_io_error(
+      [&] {
+        io::parse_npy(bytes_of(image("{'descr': '<f8', 'fortran_order': False, 'shape': (2, -2), }", 0)), "neg.npy");
+      },
+      {"non-negative"});
   require_io_error([&] { io::parse_npy(bytes_of(image("{'descr': '<f8", 0)), "cut.npy"); }, {"unterminated"});
   require_io_error([] { io::read_npy("/nonexistent/attnspec.npy"); }, {"/nonexistent/attnspec.npy", "cannot open"});
 }
@@ -163,38 +168,70 @@ TEST_CASE("malformed safetensors files are rejected before any tensor is read", 
   require_io_error([&] { parse(std::string("\x10\0\0", 3), "tiny"); }, {"tiny", "truncated: 3 bytes"});
   require_io_error([&] { parse(safetensors_image(ok, 16, 1u << 20), "long"); },
                    {"long", "header length 1048576 at byte 0", "past the end"});
-  require_io_error([&] { parse(safetensors_image(ok, 16, ~std::uint64_t{0}), "max"); }, {"header length 18446744073709551615"});
+  require_io_error([&] { parse(safetensors_image(ok, 16, ~std::uint64_t{0}), "max"); },
+                   {"header length 18446744073709551615"});
   require_io_error([&] { parse(safetensors_image(ok, 15), "short"); }, {"'a'", "data_offsets [0, 16)", "15 bytes"});
   require_io_error([&] { parse(safetensors_image(ok, 20), "tail"); }, {"[16, 20)", "belong to no tensor"});
-  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,16]}})", 16), "span"); },
-                   {"spans 16 bytes", "need 24"});
-  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 16), "overlap"); },
-                   {"overlaps"});
-  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 16), "hole"); },
-                   {"[0, 8)", "belong to no tensor"});
-  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[16,8]}})", 16), "backwards"); },
-                   {"data_offsets [16, 8)"});
-  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,18446744073709551624]}})", 8), "bigint"); },
-                   {"exceeds"});
-  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,8]}})", 8), "absurd"); },
-                   {"more than 2^48"});
-  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8), "neg"); },
-                   {"non-negative integer"});
-  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", 8), "frac"); },
-                   {"non-negative integer", "2.5"});
-  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}})", 8), "dtype"); },
-                   {"unknown dtype 'Q4'"});
+  require_io_error(
+      [&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,16]}})", 16), "span"); },
+      {"spans 16 bytes", "need 24"});
+  require_io_error(
+      [&] {
+        parse(
+            safetensors_image(
+                R"({"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})",
+                16),
+            "overlap");
+      },
+      {"overlaps"});
+  require_io_error(
+      [&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 16), "hole"); },
+      {"[0, 8)", "belong to no tensor"});
+  require_io_error(
+      [&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[16,8]}})", 16), "backwards"); },
+      {"data_offsets [16, 8)"});
+  require_io_error(
+      [&] {
+        parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,18446744073709551624]}})", 8),
+              "bigint");
+      },
+      {"exceeds"});
+  require_io_error(
+      [&] {
+        parse(safetensors_image(
+                  R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,8]}})", 8),
+              "absurd");
+      },
+      {"more than 2^48"});
+  require_io_error(
+      [&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8), "neg"); },
+      {"non-negative integer"});
+  require_io_error(
+      [&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", 8), "frac"); },
+      {"non-negative integer", "2.5"});
+  require_io_error(
+      [&] { parse(safetensors_image(R"({"a":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}})", 8), "dtype"); },
+      {"unknown dtype 'Q4'"});
   require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2]}})", 8), "fields"); },
                    {"exactly 'dtype', 'shape' and 'data_offsets'"});
-  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8), "dup"); },
-                   {"duplicate key"});
-  require_io_error([&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8])", 8), "cut"); },
-                   {"cut", "invalid JSON at byte"});
+  require_io_error(
+      [&] {
+        parse(
+            safetensors_image(
+                R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+                8),
+            "dup");
+      },
+      {"duplicate key"});
+  require_io_error(
+      [&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8])", 8), "cut"); },
+      {"cut", "invalid JSON at byte"});
   require_io_error([&] { parse(safetensors_image("[1,2]", 0), "array"); }, {"not a JSON object"});
   require_io_error([&] { parse(safetensors_image(std::string(100, '[') + std::string(100, ']'), 0), "deep"); },
                    {"nesting deeper than 64"});
   require_io_error([&] { parse(safetensors_image(R"({"__metadata__":{"k":1}})", 0), "meta"); }, {"__metadata__.k"});
-  require_io_error([&] { io::SafetensorsFile(write_temp("empty.safetensors", "")); }, {"empty.safetensors", "truncated: 0 bytes"});
+  require_io_error([&] { io::SafetensorsFile(write_temp("empty.safetensors", "")); },
+                   {"empty.safetensors", "truncated: 0 bytes"});
   require_io_error([&] { io::SafetensorsFile("/nonexistent/model.safetensors"); }, {"cannot open"});
   require_io_error([&] { io::SafetensorsFile(fs::temp_directory_path().string()); }, {"not a regular file"});
 }
@@ -221,7 +258,8 @@ TEST_CASE("fake checkpoints: every family's per-head M matches independent slici
   auto reference = [&](const std::string& family, const std::string& key) {
     const io::JsonValue& values = *expected.find(family)->find(key);
     VectorXd sigma(static_cast<Index>(values.items.size()));
-    for (Index i = 0; i < sigma.size(); ++i) sigma(i) = io::json_number(values.items[static_cast<std::size_t>(i)], "e", key);
+    for (Index i = 0; i < sigma.size(); ++i)
+      sigma(i) = io::json_number(values.items[static_cast<std::size_t>(i)], "e", key);
     return sigma;
   };
   auto compare = [&](const std::string& family, const std::string& key, const auto& weights) {
@@ -243,7 +281,8 @@ TEST_CASE("fake checkpoints: every family's per-head M matches independent slici
       for (Index h = 0; h < config.query_heads; ++h) {
         const std::string where = "/" + std::to_string(layer) + "/" + std::to_string(h);
         compare(family, "M" + where, model.heads<double>(layer, h, 1));
-        if (family == "gpt2" || family == "qwen2") compare(family, "M_prepared" + where, model.heads<double>(layer, h, 1, prepared));
+        if (family == "gpt2" || family == "qwen2")
+          compare(family, "M_prepared" + where, model.heads<double>(layer, h, 1, prepared));
       }
       if (family != "gpt2") {
         for (Index g = 0; g < config.kv_heads; ++g) {
@@ -275,8 +314,8 @@ TEST_CASE("activation dumps: npy directories and safetensors give the same field
         const io::JsonValue& want = *expected.find("field/" + std::to_string(layer) + "/" + std::to_string(h));
         const double top = io::json_number(want.items[0], "e", "sigma");
         for (Index l = 0; l < field.singular_values().size(); ++l) {
-          REQUIRE(std::abs(field.singular_values()(l) - io::json_number(want.items[static_cast<std::size_t>(l)], "e", "s")) <=
-                  1e-12 * top);
+          REQUIRE(std::abs(field.singular_values()(l) -
+                           io::json_number(want.items[static_cast<std::size_t>(l)], "e", "s")) <= 1e-12 * top);
         }
       }
     }
@@ -284,9 +323,11 @@ TEST_CASE("activation dumps: npy directories and safetensors give the same field
                      {dump_name, "4 heads of size 8", "head size is 16"});
     require_io_error([&] { (void)dump.activations(io::ActivationDump::query_name(7), 4, 8); }, {"layers.7.query"});
     if (std::string(dump_name) == "gpt2_dump.safetensors") {
-      require_io_error([&] { (void)dump.activations(io::ActivationDump::query_name(0), 3, 8); }, {"with 4 heads", "has 3"});
+      require_io_error([&] { (void)dump.activations(io::ActivationDump::query_name(0), 3, 8); },
+                       {"with 4 heads", "has 3"});
     } else {
-      require_io_error([&] { (void)dump.activations(io::ActivationDump::query_name(0), 3, 8); }, {"do not split into 3 heads"});
+      require_io_error([&] { (void)dump.activations(io::ActivationDump::query_name(0), 3, 8); },
+                       {"do not split into 3 heads"});
     }
   }
 }
@@ -302,14 +343,21 @@ TEST_CASE("broken checkpoints: missing tensors, contradicting shapes, bad index 
   auto write = [](const fs::path& file, const std::string& text) { std::ofstream(file, std::ios::binary) << text; };
 
   const fs::path wrong_heads = make("wrong_heads");
-  write(wrong_heads / "config.json", R"({"model_type":"qwen2","hidden_size":24,"num_attention_heads":4,"num_key_value_heads":2,"num_hidden_layers":2,"head_dim":6})");
+  write(
+      wrong_heads / "config.json",
+      R"({"model_type":"qwen2","hidden_size":24,"num_attention_heads":4,"num_key_value_heads":2,"num_hidden_layers":2,"head_dim":6})");
   require_io_error([&] { io::ModelWeights((wrong_heads).string()); },
                    {"model.layers.0.self_attn.q_proj.weight", "[36, 24]", "config.json", "[24, 24]"});
   const fs::path more_layers = make("more_layers");
-  write(more_layers / "config.json", R"({"model_type":"qwen2","hidden_size":24,"num_attention_heads":6,"num_key_value_heads":2,"num_hidden_layers":3,"head_dim":6})");
-  require_io_error([&] { io::ModelWeights((more_layers).string()); }, {"no tensor named 'model.layers.2.self_attn.q_proj.weight'"});
+  write(
+      more_layers / "config.json",
+      R"({"model_type":"qwen2","hidden_size":24,"num_attention_heads":6,"num_key_value_heads":2,"num_hidden_layers":3,"head_dim":6})");
+  require_io_error([&] { io::ModelWeights((more_layers).string()); },
+                   {"no tensor named 'model.layers.2.self_attn.q_proj.weight'"});
   const fs::path bad_groups = make("bad_groups");
-  write(bad_groups / "config.json", R"({"model_type":"llama","hidden_size":24,"num_attention_heads":6,"num_key_value_heads":4,"num_hidden_layers":2})");
+  write(
+      bad_groups / "config.json",
+      R"({"model_type":"llama","hidden_size":24,"num_attention_heads":6,"num_key_value_heads":4,"num_hidden_layers":2})");
   require_io_error([&] { io::ModelWeights((bad_groups).string()); }, {"6 query heads", "4 KV heads"});
   const fs::path unknown = make("unknown");
   write(unknown / "config.json", R"({"model_type":"bert","hidden_size":24})");

@@ -110,12 +110,19 @@ TEST_CASE("head views read every layout, stride and element type", "[pipeline][v
   REQUIRE(group.topRows(seq) == expected_head[1]);
   REQUIRE(group.bottomRows(seq) == expected_head[2]);
 
-  require_invalid_argument([&] { HeadActivations(TensorView(seq_major.data(), {seq, heads * d}), HeadLayout::seq_heads_dim, 5); },
-                           {"HeadActivations", "[5, 12]", "5 heads do not divide its 12 columns"});
-  require_invalid_argument([&] { HeadActivations(TensorView(head_major.data(), {heads, seq, d}), HeadLayout::heads_seq_dim, 4); },
-                           {"[3, 5, 4]", "holds 3 heads, not 4"});
-  require_invalid_argument([&] { HeadActivations(TensorView(head_major.data(), {heads * seq * d}), HeadLayout::heads_seq_dim, 3); },
-                           {"[60]", "[heads, seq, d]"});
+  require_invalid_argument(
+      [&] {
+        HeadActivations(TensorView(seq_major.data(), {seq, heads * d}), HeadLayout::seq_heads_dim, 5);
+      },
+      {"HeadActivations", "[5, 12]", "5 heads do not divide its 12 columns"});
+  require_invalid_argument(
+      [&] {
+        HeadActivations(TensorView(head_major.data(), {heads, seq, d}), HeadLayout::heads_seq_dim, 4);
+      },
+      {"[3, 5, 4]", "holds 3 heads, not 4"});
+  require_invalid_argument(
+      [&] { HeadActivations(TensorView(head_major.data(), {heads * seq * d}), HeadLayout::heads_seq_dim, 3); },
+      {"[60]", "[heads, seq, d]"});
   require_invalid_argument([&] { (void)half.heads<double>(2, 2); }, {"heads [2, 4)", "3 heads"});
   require_invalid_argument([&] { TensorView(static_cast<const float*>(nullptr), {2, 2}); }, {"null data"});
   require_invalid_argument([&] { TensorView(seq_major.data(), {2, -1}); }, {"negative extent -1"});
@@ -239,7 +246,8 @@ TEST_CASE("a bad head names itself; bad options are rejected", "[pipeline][error
     if (id.layer == 1 && id.first_query_head == 4) input.keys(2, 3) = std::nan("");
     return input;
   };
-  require_invalid_argument([&] { (void)analyse_model<double>(units, broken); }, {"K(2, 3)", "nan", "(layer 1, head 4)"});
+  require_invalid_argument([&] { (void)analyse_model<double>(units, broken); },
+                           {"K(2, 3)", "nan", "(layer 1, head 4)"});
   PipelineOptions options;
   options.tau = 1.5;
   require_invalid_argument([&] { (void)analyse_model<double>(units, std::cref(model), options); }, {"tau = 1.5"});

@@ -69,19 +69,29 @@ void require_same_spectrum(const Eigen::MatrixBase<DerivedGot>& got, const Vecto
   }
 }
 
-/// Runs `action`, which must throw attnspec::invalid_argument whose message contains every fragment.
-template <class Action>
-void require_invalid_argument(Action&& action, std::initializer_list<std::string> fragments) {
+/// Runs `action`, which must throw `Error` whose message starts with `prefix` and contains every fragment.
+template <class Error, class Action>
+void require_error(Action&& action, const std::string& prefix, std::initializer_list<std::string> fragments) {
   try {
     action();
-  } catch (const attnspec::invalid_argument& error) {
+  } catch (const Error& error) {
     const std::string message = error.what();
     INFO("message: " << message);
-    REQUIRE(message.rfind("[attnspec.invalid_argument]", 0) == 0);
+    REQUIRE(message.rfind(prefix, 0) == 0);
     for (const auto& fragment : fragments) CHECK(message.find(fragment) != std::string::npos);
     return;
   }
-  FAIL("expected attnspec::invalid_argument");
+  FAIL("expected " << prefix);
+}
+
+template <class Action>
+void require_invalid_argument(Action&& action, std::initializer_list<std::string> fragments) {
+  require_error<attnspec::invalid_argument>(action, "[attnspec.invalid_argument]", fragments);
+}
+
+template <class Action>
+void require_io_error(Action&& action, std::initializer_list<std::string> fragments) {
+  require_error<attnspec::io_error>(action, "[attnspec.io_error] ", fragments);
 }
 
 }  // namespace attnspec_test

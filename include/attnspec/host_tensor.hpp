@@ -105,8 +105,8 @@ class TensorView {
  public:
   TensorView() = default;
 
-  TensorView(const void* data, ElementType type, std::vector<Eigen::Index> shape, std::vector<Eigen::Index> strides = {},
-             std::string name = "tensor")
+  TensorView(const void* data, ElementType type, std::vector<Eigen::Index> shape,
+             std::vector<Eigen::Index> strides = {}, std::string name = "tensor")
       : m_data(static_cast<const unsigned char*>(data)),
         m_type(type),
         m_shape(std::move(shape)),
@@ -168,8 +168,8 @@ class TensorView {
   /// rows×cols elements starting at element `offset`, element (i, j) at offset + i·row_stride + j·col_stride.
   template <class Scalar>
   Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> strided_block(Eigen::Index offset, Eigen::Index rows,
-                                                                       Eigen::Index row_stride, Eigen::Index cols,
-                                                                       Eigen::Index col_stride) const {
+                                                                      Eigen::Index row_stride, Eigen::Index cols,
+                                                                      Eigen::Index col_stride) const {
     Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> out(rows, cols);
     for (Eigen::Index i = 0; i < rows; ++i) {
       for (Eigen::Index j = 0; j < cols; ++j) out(i, j) = element<Scalar>(offset + i * row_stride + j * col_stride);
@@ -196,21 +196,16 @@ class HeadActivations {
     constexpr const char* function = "HeadActivations";
     const auto& shape = m_tensor.shape();
     const auto& strides = m_tensor.strides();
-    const std::string expected = layout == HeadLayout::heads_seq_dim ? "[heads, seq, d]" : "[seq, heads, d] or [seq, heads*d]";
+    const std::string expected =
+        layout == HeadLayout::heads_seq_dim ? "[heads, seq, d]" : "[seq, heads, d] or [seq, heads*d]";
     if (heads <= 0) detail::throw_invalid_argument(function, "heads = ", heads, " must be positive");
-    if (layout == HeadLayout::heads_seq_dim && m_tensor.rank() == 3) {
-      m_heads = shape[0];
-      m_seq = shape[1];
+    if (m_tensor.rank() == 3) {
+      const std::size_t head_axis = layout == HeadLayout::heads_seq_dim ? 0 : 1, seq_axis = 1 - head_axis;
+      m_heads = shape[head_axis];
+      m_seq = shape[seq_axis];
       m_dim = shape[2];
-      m_head_stride = strides[0];
-      m_seq_stride = strides[1];
-      m_dim_stride = strides[2];
-    } else if (layout == HeadLayout::seq_heads_dim && m_tensor.rank() == 3) {
-      m_seq = shape[0];
-      m_heads = shape[1];
-      m_dim = shape[2];
-      m_seq_stride = strides[0];
-      m_head_stride = strides[1];
+      m_head_stride = strides[head_axis];
+      m_seq_stride = strides[seq_axis];
       m_dim_stride = strides[2];
     } else if (layout == HeadLayout::seq_heads_dim && m_tensor.rank() == 2) {
       if (shape[1] % heads != 0) {
@@ -224,15 +219,16 @@ class HeadActivations {
       m_dim_stride = strides[1];
       m_head_stride = m_dim * strides[1];
     } else {
-      detail::throw_invalid_argument(function, m_tensor.name(), " has shape ", m_tensor.shape_text(), " but the layout is ",
-                                     expected);
+      detail::throw_invalid_argument(function, m_tensor.name(), " has shape ", m_tensor.shape_text(),
+                                     " but the layout is ", expected);
     }
     if (m_heads != heads) {
       detail::throw_invalid_argument(function, m_tensor.name(), " has shape ", m_tensor.shape_text(), " (layout ",
                                      expected, "), which holds ", m_heads, " heads, not ", heads);
     }
     if (m_seq == 0 || m_dim == 0) {
-      detail::throw_invalid_argument(function, m_tensor.name(), " has shape ", m_tensor.shape_text(), ": no tokens or d = 0");
+      detail::throw_invalid_argument(function, m_tensor.name(), " has shape ", m_tensor.shape_text(),
+                                     ": no tokens or d = 0");
     }
   }
 

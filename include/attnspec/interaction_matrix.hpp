@@ -77,9 +77,11 @@ class InteractionMatrix {
     const Eigen::Index block_rows = model_dim + (preparation.augmented() ? 1 : 0);
     m_query_factor.resize(group * block_rows, d);
     for (Eigen::Index h = 0; h < group; ++h) {
-      const Eigen::VectorXd bias =
-          preparation.query_bias.size() > 0 ? Eigen::VectorXd(preparation.query_bias.segment(h * d, d)) : Eigen::VectorXd();
-      m_query_factor.middleRows(h * block_rows, block_rows) = prepared_factor(query.middleRows(h * d, d), bias, preparation);
+      const Eigen::VectorXd bias = preparation.query_bias.size() > 0
+                                       ? Eigen::VectorXd(preparation.query_bias.segment(h * d, d))
+                                       : Eigen::VectorXd();
+      m_query_factor.middleRows(h * block_rows, block_rows) =
+          prepared_factor(query.middleRows(h * d, d), bias, preparation);
     }
     m_key_factor = prepared_factor(key_weight.template cast<Scalar>(), preparation.key_bias, preparation);
     detail::require_finite(function, "W_Q (prepared)", m_query_factor);

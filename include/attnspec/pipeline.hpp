@@ -76,10 +76,10 @@ struct HeadInput {
 };
 
 struct PipelineOptions {
-  double tau = 0.9;      ///< the variance fraction of k@τ
-  FieldOptions field;    ///< the field's scale, centring and sink keys
-  bool causal = true;    ///< stability: query i sees keys j <= i (needs n = m; ignored for stacked KV groups)
-  bool stability = true; ///< evaluate stability at the field's k@τ (and at `stability_ranks`)
+  double tau = 0.9;       ///< the variance fraction of k@τ
+  FieldOptions field;     ///< the field's scale, centring and sink keys
+  bool causal = true;     ///< stability: query i sees keys j <= i (needs n = m; ignored for stacked KV groups)
+  bool stability = true;  ///< evaluate stability at the field's k@τ (and at `stability_ranks`)
   std::vector<Eigen::Index> stability_ranks;  ///< more ranks to evaluate (each in [0, the field's rank])
   unsigned threads = 0;                       ///< 0: all hardware threads
   /// Called after each unit with (done, total), from the worker that finished it, one call at a time. Return
@@ -136,11 +136,11 @@ struct Spread {
 struct LayerSummary {
   Eigen::Index layer = -1;
   std::size_t heads = 0;
-  Spread field_rank;           ///< k@τ of E~
-  Spread interaction_rank;     ///< k@τ of M
-  Spread effective_rank_gap;   ///< entropy effective rank of M over that of E~
-  Spread certified_max_tv;     ///< worst-row TV bound at k@τ of E~
-  Spread measured_max_tv;      ///< worst-row measured TV at k@τ of E~
+  Spread field_rank;          ///< k@τ of E~
+  Spread interaction_rank;    ///< k@τ of M
+  Spread effective_rank_gap;  ///< entropy effective rank of M over that of E~
+  Spread certified_max_tv;    ///< worst-row TV bound at k@τ of E~
+  Spread measured_max_tv;     ///< worst-row measured TV at k@τ of E~
 };
 
 struct ModelReport {
@@ -211,7 +211,7 @@ inline LayerSummary summarise(Eigen::Index layer, const std::vector<const HeadRe
       measured.push_back(head->stability.front().measured_max_tv);
     }
   }
-  return {layer,           heads.size(),         Spread::of(field_rank), Spread::of(interaction_rank),
+  return {layer,           heads.size(),          Spread::of(field_rank), Spread::of(interaction_rank),
           Spread::of(gap), Spread::of(certified), Spread::of(measured)};
 }
 
@@ -220,8 +220,7 @@ inline LayerSummary summarise(Eigen::Index layer, const std::vector<const HeadRe
 /// Analyses every unit in `heads`, asking `load` for each unit's tensors just before analysing it (so a model's
 /// tensors are never all converted at once), on options.threads threads.
 template <typename Scalar = double>
-ModelReport analyse_model(const std::vector<HeadId>& heads,
-                          const std::function<HeadInput<Scalar>(const HeadId&)>& load,
+ModelReport analyse_model(const std::vector<HeadId>& heads, const std::function<HeadInput<Scalar>(const HeadId&)>& load,
                           const PipelineOptions& options = {}) {
   constexpr const char* function = "analyse_model";
   if (heads.empty()) detail::throw_invalid_argument(function, "no heads to analyse");

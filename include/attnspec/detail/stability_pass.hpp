@@ -1,6 +1,6 @@
 // attnspec: the streaming pass behind SoftmaxStabilityBound. For a set of ranks k (by default all of 0..r) at once
-// it measures, row by row, the residual R = E~ − E~_k on the keys each query sees, its certificate tanh(osc/4), and the actual change
-// of the attention weights. Rows are processed in blocks: memory O(block·m + (n + m)·r), never n×m.
+// it measures, row by row, the residual R = E~ − E~_k on the keys each query sees, its certificate tanh(osc/4), and the
+// actual change of the attention weights. Rows are processed in blocks: memory O(block·m + (n + m)·r), never n×m.
 #pragma once
 
 #include <Eigen/Core>
@@ -32,7 +32,7 @@ struct StabilityPassInput {
   const Eigen::MatrixXd* v;                                // m×r
   const Eigen::MatrixXd* values;                           // m×d_v or nullptr
   std::function<Eigen::Index(Eigen::Index)> visible_keys;  // row i sees keys [0, visible_keys(i))
-  Eigen::VectorXd value_diameter;  // diameter of the values row i sees, per row (empty without values)
+  Eigen::VectorXd value_diameter;   // diameter of the values row i sees, per row (empty without values)
   std::vector<Eigen::Index> ranks;  // ascending, distinct, each in [0, r]
   Eigen::Index block_rows;
   bool keep_rows;
@@ -97,8 +97,7 @@ inline StabilityPassResult run_stability_pass(const StabilityPassInput& in) {
     for (Eigen::Index slot = rank_count - 1; slot >= 0; --slot) {
       const Eigen::Index k = in.ranks[static_cast<size_t>(slot)];
       if (k < previous) {
-        residual.noalias() +=
-            weighted_u.middleCols(k, previous - k) * in.v->middleCols(k, previous - k).transpose();
+        residual.noalias() += weighted_u.middleCols(k, previous - k) * in.v->middleCols(k, previous - k).transpose();
         previous = k;
       }
       for (Eigen::Index t = 0; t < rows; ++t) {

@@ -47,11 +47,12 @@ class ActivationDump {
                              " heads, but the model has ", heads);
     }
     if (view.rank() == 2 && view.shape()[1] % heads != 0) {
-      detail::throw_io_error(view.name(), "has shape ", view.shape_text(), " ([seq, heads*d]) whose ",
-                             view.shape()[1], " columns do not split into ", heads, " heads");
+      detail::throw_io_error(view.name(), "has shape ", view.shape_text(), " ([seq, heads*d]) whose ", view.shape()[1],
+                             " columns do not split into ", heads, " heads");
     }
     if (view.rank() != 2 && view.rank() != 3) {
-      detail::throw_io_error(view.name(), "has shape ", view.shape_text(), "; expected [heads, seq, d] or [seq, heads*d]");
+      detail::throw_io_error(view.name(), "has shape ", view.shape_text(),
+                             "; expected [heads, seq, d] or [seq, heads*d]");
     }
     HeadActivations activations(view, view.rank() == 3 ? HeadLayout::heads_seq_dim : HeadLayout::seq_heads_dim, heads);
     if (activations.head_dim() != head_dim) {

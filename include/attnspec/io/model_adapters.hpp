@@ -64,7 +64,9 @@ inline ModelConfig read_model_config(const std::string& path) {
     config.layers = integer("n_layer");
     config.context = integer("n_positions", 1024);
   } else if (type == "llama" || type == "mistral" || type == "qwen2") {
-    config.family = type == "llama" ? ModelFamily::llama : type == "mistral" ? ModelFamily::mistral : ModelFamily::qwen2;
+    config.family = type == "llama"     ? ModelFamily::llama
+                    : type == "mistral" ? ModelFamily::mistral
+                                        : ModelFamily::qwen2;
     config.model_dim = integer("hidden_size");
     config.query_heads = integer("num_attention_heads");
     config.kv_heads = integer("num_key_value_heads", static_cast<std::uint64_t>(config.query_heads));
@@ -74,22 +76,23 @@ inline ModelConfig read_model_config(const std::string& path) {
     detail::throw_io_error(path, "model_type \"", type, "\" is not one attnspec reads (gpt2, llama, mistral, qwen2)");
   }
   if (config.query_heads % config.kv_heads != 0) {
-    detail::throw_io_error(path, config.query_heads, " query heads are not a multiple of ", config.kv_heads, " KV heads");
+    detail::throw_io_error(path, config.query_heads, " query heads are not a multiple of ", config.kv_heads,
+                           " KV heads");
   }
   if (config.family == ModelFamily::gpt2 && config.model_dim % config.query_heads != 0) {
     detail::throw_io_error(path, "n_embd = ", config.model_dim, " is not a multiple of n_head = ", config.query_heads);
   }
   const Eigen::Index implied = config.model_dim / config.query_heads;
-  config.head_dim = config.family == ModelFamily::gpt2 ? implied
-                                                        : integer("head_dim", static_cast<std::uint64_t>(implied));
+  config.head_dim =
+      config.family == ModelFamily::gpt2 ? implied : integer("head_dim", static_cast<std::uint64_t>(implied));
   return config;
 }
 
 /// How a head's weights are prepared before M is formed (see WeightPreparation).
 struct AdapterOptions {
-  bool fold_norm = false;  ///< fold the pre-attention norm's gain (and LayerNorm's bias) into M
-  bool biases = false;     ///< include q/k biases (GPT-2, Qwen-2) through the constant coordinate
-  bool logit_scale = true; ///< scale M by 1/sqrt(d), so its singular values are on the logits' scale
+  bool fold_norm = false;   ///< fold the pre-attention norm's gain (and LayerNorm's bias) into M
+  bool biases = false;      ///< include q/k biases (GPT-2, Qwen-2) through the constant coordinate
+  bool logit_scale = true;  ///< scale M by 1/sqrt(d), so its singular values are on the logits' scale
 };
 
 /// One head's (or one KV group's) weights, ready for InteractionMatrix.

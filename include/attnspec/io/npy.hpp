@@ -180,7 +180,8 @@ inline NpyArray parse_npy(std::vector<unsigned char> bytes, const std::string& s
                            " bytes)");
   }
   const int major = bytes[6];
-  if (major < 1 || major > 3) detail::throw_io_error(source, "unsupported .npy format version ", major, ".", int(bytes[7]));
+  if (major < 1 || major > 3)
+    detail::throw_io_error(source, "unsupported .npy format version ", major, ".", int(bytes[7]));
   const int length_bytes = major == 1 ? 2 : 4;
   const std::size_t header_start = 8 + static_cast<std::size_t>(length_bytes);
   if (bytes.size() < header_start) detail::throw_io_error(source, "truncated before the header length");
@@ -244,7 +245,8 @@ void write_npy(const std::string& path, const Eigen::MatrixBase<Derived>& matrix
   image.push_back(static_cast<char>(header.size() & 0xFF));
   image.push_back(static_cast<char>(header.size() >> 8));
   image += header;
-  image.append(reinterpret_cast<const char*>(row_major.data()), sizeof(Scalar) * static_cast<std::size_t>(row_major.size()));
+  image.append(reinterpret_cast<const char*>(row_major.data()),
+               sizeof(Scalar) * static_cast<std::size_t>(row_major.size()));
   write_file_atomically(path, image);
 }
 

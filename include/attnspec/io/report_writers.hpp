@@ -33,9 +33,7 @@ inline std::string json_spectrum(const SpectrumSummary& s) {
          ",\"cumulative_variance\":" + json_vector(s.cumulative_variance) + "}";
 }
 
-inline std::string json_optional(const std::optional<double>& value) {
-  return value ? json_double(*value) : "null";
-}
+inline std::string json_optional(const std::optional<double>& value) { return value ? json_double(*value) : "null"; }
 
 inline std::string json_stability(const StabilityAtRank& a) {
   std::ostringstream out;
@@ -115,8 +113,8 @@ inline std::string json_report(const ModelReport& report, const Provenance& prov
       << ",\"drop_leading_keys\":" << o.field.drop_leading_keys << ",\"causal\":" << (o.causal ? "true" : "false")
       << ",\"stability\":" << (o.stability ? "true" : "false") << ",\"stability_ranks\":[";
   for (std::size_t i = 0; i < o.stability_ranks.size(); ++i) out << (i ? "," : "") << o.stability_ranks[i];
-  out << "],\"grouping\":" << json_quote(grouping_name(report.grouping)) << "},\"overall\":"
-      << detail::json_layer(report.overall) << ",\"layers\":[";
+  out << "],\"grouping\":" << json_quote(grouping_name(report.grouping))
+      << "},\"overall\":" << detail::json_layer(report.overall) << ",\"layers\":[";
   for (std::size_t i = 0; i < report.layers.size(); ++i) out << (i ? "," : "") << detail::json_layer(report.layers[i]);
   out << "],\"heads\":[";
   for (std::size_t i = 0; i < report.heads.size(); ++i) out << (i ? ",\n" : "\n") << detail::json_head(report.heads[i]);
@@ -172,8 +170,8 @@ inline std::string summary_table(const ModelReport& report) {
     std::snprintf(text, sizeof text, "%-8s %5zu  %-16s %-16s %-20s %-10s %-10s\n", name.c_str(), l.heads,
                   spread(l.field_rank, "%.0f / %.1f / %.0f").c_str(),
                   spread(l.interaction_rank, "%.0f / %.1f / %.0f").c_str(),
-                  spread(l.effective_rank_gap, "%.1f / %.1f / %.1f").c_str(),
-                  worst(l.certified_max_tv).c_str(), worst(l.measured_max_tv).c_str());
+                  spread(l.effective_rank_gap, "%.1f / %.1f / %.1f").c_str(), worst(l.certified_max_tv).c_str(),
+                  worst(l.measured_max_tv).c_str());
     return std::string(text);
   };
   char tau[16];
@@ -183,8 +181,8 @@ inline std::string summary_table(const ModelReport& report) {
                     " of E~ (worst head)\n";
   char header[256];
   std::snprintf(header, sizeof header, "%-8s %5s  %-16s %-16s %-20s %-10s %-10s\n", "layer", "heads",
-                (std::string("k@") + tau + " E~").c_str(), (std::string("k@") + tau + " M").c_str(),
-                "eff.-rank gap", "TV cert.", "TV meas.");
+                (std::string("k@") + tau + " E~").c_str(), (std::string("k@") + tau + " M").c_str(), "eff.-rank gap",
+                "TV cert.", "TV meas.");
   out += header;
   out += "         (min / median / max over heads)\n";
   for (const LayerSummary& layer : report.layers) out += row(std::to_string(layer.layer), layer);

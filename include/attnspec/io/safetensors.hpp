@@ -56,8 +56,8 @@ inline SafetensorsHeader parse_safetensors_header(const unsigned char* bytes, st
   std::uint64_t header_length = 0;
   for (int i = 7; i >= 0; --i) header_length = (header_length << 8) | bytes[i];
   if (header_length > size - 8) {
-    detail::throw_io_error(source, "header length ", header_length, " at byte 0 runs past the end of the file (",
-                           size, " bytes)");
+    detail::throw_io_error(source, "header length ", header_length, " at byte 0 runs past the end of the file (", size,
+                           " bytes)");
   }
   if (header_length > detail::kMaxSafetensorsHeader) {
     detail::throw_io_error(source, "header length ", header_length, " at byte 0 exceeds the 100 MiB limit");
@@ -78,7 +78,8 @@ inline SafetensorsHeader parse_safetensors_header(const unsigned char* bytes, st
       }
       continue;
     }
-    if (!value.is_object()) detail::throw_io_error(source, where, " at header byte ", value.offset, " is not an object");
+    if (!value.is_object())
+      detail::throw_io_error(source, where, " at header byte ", value.offset, " is not an object");
     const JsonValue* dtype = value.find("dtype");
     const JsonValue* shape = value.find("shape");
     const JsonValue* offsets = value.find("data_offsets");
@@ -109,8 +110,8 @@ inline SafetensorsHeader parse_safetensors_header(const unsigned char* bytes, st
     entry.end = json_unsigned(offsets->items[1], source, where + " data_offsets[1]");
     if (entry.begin > entry.end || entry.end > data_size) {
       detail::throw_io_error(source, where, " data_offsets [", entry.begin, ", ", entry.end,
-                             ") fall outside the data buffer of ", data_size, " bytes (file bytes ",
-                             header.data_start, "..", size, ")");
+                             ") fall outside the data buffer of ", data_size, " bytes (file bytes ", header.data_start,
+                             "..", size, ")");
     }
     if (entry.end - entry.begin != count * element_bytes) {
       detail::throw_io_error(source, where, " spans ", entry.end - entry.begin, " bytes but dtype ", entry.dtype,

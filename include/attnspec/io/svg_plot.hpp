@@ -39,11 +39,20 @@ inline std::string escape_xml(const std::string& text) {
   std::string out;
   for (const char c : text) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out.push_back(c);
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -140,10 +149,13 @@ inline std::string svg_plot(const ModelReport& report, const SvgPlotOptions& opt
   const char* field_colour = "#1f77b4";
   const char* interaction_colour = "#d95f02";
   const double thin_opacity = std::clamp(6.0 / std::sqrt(static_cast<double>(report.heads.size()) + 1.0), 0.08, 0.6);
-  for (const auto& [curves, colour] : {std::pair{&interaction_curves, interaction_colour}, {&field_curves, field_colour}}) {
-    for (const Eigen::VectorXd* curve : *curves) polyline({curve->data(), curve->data() + curve->size()}, colour, 1.0, thin_opacity);
+  for (const auto& [curves, colour] :
+       {std::pair{&interaction_curves, interaction_colour}, {&field_curves, field_colour}}) {
+    for (const Eigen::VectorXd* curve : *curves)
+      polyline({curve->data(), curve->data() + curve->size()}, colour, 1.0, thin_opacity);
   }
-  for (const auto& [curves, colour] : {std::pair{&interaction_curves, interaction_colour}, {&field_curves, field_colour}}) {
+  for (const auto& [curves, colour] :
+       {std::pair{&interaction_curves, interaction_colour}, {&field_curves, field_colour}}) {
     if (!curves->empty()) polyline(detail::median_curve(*curves, longest + 1), colour, 3.0, 1.0);
   }
 

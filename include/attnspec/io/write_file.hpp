@@ -1,11 +1,11 @@
 // attnspec: writing output files so a reader never sees a partly written one as if it were complete.
 #pragma once
 
+#include <unistd.h>
 #include <cstdio>
 #include <fstream>
 #include <string>
 #include <string_view>
-#include <unistd.h>
 
 #include "io_errors.hpp"
 
