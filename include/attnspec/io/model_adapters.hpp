@@ -161,6 +161,11 @@ class ModelWeights {
     return out;
   }
 
+  /// The checkpoint's name of a tensor outside the layers, e.g. "wte.weight" or "model.embed_tokens.weight".
+  std::string model_tensor_name(const std::string& name) const {
+    return m_config.family == ModelFamily::gpt2 ? m_prefix + name : "model." + name;
+  }
+
   /// The checkpoint's name of a per-layer tensor, e.g. "model.layers.3.self_attn.q_proj.weight".
   std::string tensor_name(Eigen::Index layer, const std::string& suffix) const {
     return m_config.family == ModelFamily::gpt2 ? m_prefix + "h." + std::to_string(layer) + "." + suffix
