@@ -5,11 +5,15 @@
 // spectra_<model>.svg per model to the output folder.
 //
 //   paper_table --model NAME=DIR [--model ...] --text PATH [--text ...] [--tokens 512,1024] [--out DIR]
+//
+// A text is read as bytes (the shipped models are byte-level) or, if it ends in .npy, as token ids.
 #include <attnspec/io/model_adapters.hpp>
+#include <attnspec/io/npy.hpp>
 #include <attnspec/io/report_writers.hpp>
 #include <attnspec/io/svg_plot.hpp>
 #include <attnspec/pipeline.hpp>
 
+#include <unistd.h>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -17,7 +21,6 @@
 #include <iterator>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "gpt2/gpt2_forward.hpp"
@@ -65,17 +68,26 @@ Arguments parse(int argc, char** argv) {
   return args;
 }
 
-std::vector<int> read_bytes(const std::string& path, Eigen::Index count) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw attnspec::io_error("[attnspec.io_error] " + path + ": cannot open");
-  const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  if (static_cast<Eigen::Index>(text.size()) < count) {
-    throw attnspec::invalid_argument("[attnspec.invalid_argument] paper_table: " + path + " has " +
-                                     std::to_string(text.size()) + " bytes, fewer than the " + std::to_string(count) +
-                                     " tokens asked for");
-  }
+// The first `count` tokens of a text: its bytes (the shipped models are byte-level), or, for a .npy file, the
+// token ids stored in it (as float64, e.g. from a BPE tokenizer for a real GPT-2).
+std::vector<int> read_tokens(const std::string& path, Eigen::Index count) {
   std::vector<int> tokens;
-  for (Eigen::Index i = 0; i < count; ++i) tokens.push_back(static_cast<unsigned char>(text[static_cast<std::size_t>(i)]));
+  if (std::filesystem::path(path).extension() == ".npy") {
+    const Eigen::VectorXd ids = attnspec::io::read_npy(path).matrix<double>().reshaped();
+    for (Eigen::Index i = 0; i < std::min(count, ids.size()); ++i) tokens.push_back(static_cast<int>(ids(i)));
+  } else {
+    std::ifstream file(path, std::ios::binary);
+    if (!file) throw attnspec::io_error("[attnspec.io_error] " + path + ": cannot open");
+    const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    for (std::size_t i = 0; i < std::min<std::size_t>(static_cast<std::size_t>(count), text.size()); ++i) {
+      tokens.push_back(static_cast<unsigned char>(text[i]));
+    }
+  }
+  if (static_cast<Eigen::Index>(tokens.size()) < count) {
+    throw attnspec::invalid_argument("[attnspec.invalid_argument] paper_table: " + path + " has " +
+                                     std::to_string(tokens.size()) + " tokens, fewer than the " +
+                                     std::to_string(count) + " asked for");
+  }
   return tokens;
 }
 
@@ -136,7 +148,8 @@ void write_outputs(const std::string& out, const std::vector<Run>& runs) {
     std::string line;
     std::getline(rows, line);
     if (i == 0) csv += "model,text,tokens," + line + "\n";
-    while (std::getline(rows, line)) csv += run.model + "," + run.text + "," + std::to_string(run.tokens) + "," + line + "\n";
+    while (std::getline(rows, line))
+      csv += run.model + "," + run.text + "," + std::to_string(run.tokens) + "," + line + "\n";
   }
   attnspec::io::write_file_atomically(out + "/report.json", json + "]}\n");
   attnspec::io::write_file_atomically(out + "/heads.csv", csv);
@@ -182,7 +195,7 @@ int run(const Arguments& args) {
                                            " exceeds the context of " + directory + " (" +
                                            std::to_string(config.context) + ")");
         }
-        const std::vector<int> tokens = read_bytes(text, n);
+        const std::vector<int> tokens = read_tokens(text, n);
         const gpt2::ForwardResult forward = model.forward(tokens);
         const Eigen::Index d = config.head_dim;
         auto load = [&](const attnspec::HeadId& id) {

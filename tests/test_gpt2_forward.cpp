@@ -32,7 +32,8 @@ TEST_CASE("the C++ GPT-2 forward pass gives PyTorch's queries, keys and logits",
   REQUIRE(result.queries.size() == static_cast<std::size_t>(config.layers));
   for (Eigen::Index layer = 0; layer < config.layers; ++layer) {
     const auto l = static_cast<std::size_t>(layer);
-    const auto queries = fixture.activations(io::ActivationDump::query_name(layer), config.query_heads, config.head_dim);
+    const auto queries =
+        fixture.activations(io::ActivationDump::query_name(layer), config.query_heads, config.head_dim);
     const auto keys = fixture.activations(io::ActivationDump::key_name(layer), config.kv_heads, config.head_dim);
     INFO("layer " << layer);
     CHECK(relative_difference(result.queries[l].cast<double>(), queries.tensor().matrix<double>()) < 2e-5);
