@@ -1,0 +1,37 @@
+# ctest driver (cmake -P) for tests/consumer: builds and runs the downstream project one way.
+#   -DMODE=find_package|add_subdirectory|fetchcontent -DSOURCE=<attnspec source> -DBUILD=<attnspec build>
+#   -DWORK=<scratch directory>
+# For find_package it first installs attnspec to WORK/stage and checks the tree holds only headers and CMake
+# package files.
+cmake_minimum_required(VERSION 3.16)
+file(REMOVE_RECURSE ${WORK})
+set(prefix_args)
+if(MODE STREQUAL "find_package")
+  execute_process(COMMAND ${CMAKE_COMMAND} --install ${BUILD} --prefix ${WORK}/stage RESULT_VARIABLE failed OUTPUT_QUIET)
+  if(failed)
+    message(FATAL_ERROR "cmake --install failed")
+  endif()
+  file(GLOB_RECURSE installed RELATIVE ${WORK}/stage ${WORK}/stage/*)
+  foreach(file IN LISTS installed)
+    if(NOT file MATCHES "^include/attnspec/.*\\.hpp$" AND NOT file MATCHES "^share/cmake/attnspec/attnspec[A-Za-z-]*\\.cmake$")
+      message(FATAL_ERROR "the installed tree holds ${file}, which is neither a header nor a CMake package file")
+    endif()
+  endforeach()
+  list(LENGTH installed count)
+  message(STATUS "installed ${count} files, all headers or package files")
+  set(prefix_args -DCMAKE_PREFIX_PATH=${WORK}/stage)
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE}/tests/consumer -B ${WORK}/build -DATTNSPEC_CONSUME_BY=${MODE}
+                        -DATTNSPEC_SOURCE=${SOURCE} -DCMAKE_BUILD_TYPE=Release ${prefix_args}
+                RESULT_VARIABLE failed)
+if(failed)
+  message(FATAL_ERROR "configuring the consumer (${MODE}) failed")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK}/build --target consumer RESULT_VARIABLE failed)
+if(failed)
+  message(FATAL_ERROR "building the consumer (${MODE}) failed")
+endif()
+execute_process(COMMAND ${WORK}/build/consumer RESULT_VARIABLE failed)
+if(failed)
+  message(FATAL_ERROR "the consumer (${MODE}) ran but failed")
+endif()
