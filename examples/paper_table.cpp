@@ -163,10 +163,15 @@ void write_outputs(const std::string& out, const std::vector<Run>& runs) {
     for (const Run& other : runs) {
       if (other.model == run.model) longest = std::max(longest, other.tokens);
     }
+    bool first_text = true;
     for (const Run& other : runs) {
       if (other.model != run.model || other.tokens != longest) continue;
       pooled.options = other.report.options;
-      pooled.heads.insert(pooled.heads.end(), other.report.heads.begin(), other.report.heads.end());
+      for (attnspec::HeadReport head : other.report.heads) {
+        if (!first_text) head.interaction.reset();  // M does not depend on the text: draw each head's once
+        pooled.heads.push_back(std::move(head));
+      }
+      first_text = false;
     }
     pooled.overall = attnspec::detail::summarise(-1, [&] {
       std::vector<const attnspec::HeadReport*> heads;
@@ -174,7 +179,8 @@ void write_outputs(const std::string& out, const std::vector<Run>& runs) {
       return heads;
     }());
     attnspec::io::SvgPlotOptions plot;
-    plot.title = run.model + ": cumulative variance of Ẽ and M, every head, all texts, n = " + std::to_string(longest);
+    plot.title =
+        run.model + ": cumulative variance of Ẽ (every head on every text, n = " + std::to_string(longest) + ") and M";
     attnspec::io::write_svg_plot(out + "/spectra_" + run.model + ".svg", pooled, plot);
   }
 }
