@@ -1,5 +1,7 @@
-// Inputs shared by the benchmarks: reproducible random heads, built outside the timed loops.
+// Inputs and counters shared by the benchmarks: reproducible random heads, built outside the timed loops.
 #pragma once
+
+#include <benchmark/benchmark.h>
 
 #include <Eigen/Core>
 #include <random>
@@ -10,6 +12,14 @@ inline Eigen::MatrixXd random_matrix(Eigen::Index rows, Eigen::Index cols, unsig
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> normal;
   return Eigen::MatrixXd::NullaryExpr(rows, cols, [&] { return normal(rng); });
+}
+
+/// Rates every benchmark of an n×d pair of factors by the same yardstick, the 4·n·d² flops of the two XᵀX
+/// products (the floor), so a FLOP/s figure below the floor's own says how far from the floor a route is.
+inline void count_floor_flops(benchmark::State& state, Eigen::Index rows, Eigen::Index d) {
+  state.counters["FLOP/s"] = benchmark::Counter(4.0 * double(rows) * double(d) * double(d) * double(state.iterations()),
+                                                benchmark::Counter::kIsRate);
+  state.SetItemsProcessed(state.iterations());
 }
 
 }  // namespace attnspec_bench

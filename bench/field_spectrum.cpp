@@ -1,5 +1,6 @@
-// First benchmark: the factored field spectrum at head sizes 64 and 128, next to the arithmetic floor of any
-// QR or Gram route (two XᵀX products of the same n×d shapes) and, where it fits, Eigen's dense SVD.
+// The field spectrum at head sizes 64 and 128, next to the arithmetic floor of any QR or Gram route (the two
+// XᵀX products of the same n×d shapes, as a plain GEMM and as Eigen's symmetric rank update) and, where it fits,
+// Eigen's dense SVD of the materialised n×n field.
 #include <benchmark/benchmark.h>
 #include <attnspec/logit_energy_field.hpp>
 
@@ -9,32 +10,56 @@
 
 namespace {
 
+using attnspec_bench::count_floor_flops;
 using attnspec_bench::random_matrix;
 
+template <typename Scalar, attnspec::FieldAlgorithm algorithm>
 void BM_FieldSpectrum(benchmark::State& state) {
   const Eigen::Index n = state.range(0), d = state.range(1);
-  const Eigen::MatrixXd q = random_matrix(n, d, 1), k = random_matrix(n, d, 2);
-  attnspec::LogitEnergyField<double> field;
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  const Matrix q = random_matrix(n, d, 1).cast<Scalar>(), k = random_matrix(n, d, 2).cast<Scalar>();
+  attnspec::FieldOptions options;
+  options.algorithm = algorithm;
+  attnspec::LogitEnergyField<Scalar> field;
   for (auto _ : state) {
-    field.compute(q, k);
+    field.compute(q, k, options);
     benchmark::DoNotOptimize(field.singular_values().data());
   }
-  state.SetItemsProcessed(state.iterations());
+  state.counters["cholesky_qr2"] = field.query_route() == attnspec::FactorRoute::cholesky_qr2 ? 1 : 0;
+  count_floor_flops(state, n, d);
 }
 
+template <typename Scalar>
 void BM_GramFloor(benchmark::State& state) {
   const Eigen::Index n = state.range(0), d = state.range(1);
-  const Eigen::MatrixXd q = random_matrix(n, d, 1), k = random_matrix(n, d, 2);
-  Eigen::MatrixXd gram_q(d, d), gram_k(d, d);
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  const Matrix q = random_matrix(n, d, 1).cast<Scalar>(), k = random_matrix(n, d, 2).cast<Scalar>();
+  Matrix gram_q(d, d), gram_k(d, d);
   for (auto _ : state) {
     gram_q.noalias() = q.transpose() * q;
     gram_k.noalias() = k.transpose() * k;
     benchmark::DoNotOptimize(gram_q.data());
     benchmark::DoNotOptimize(gram_k.data());
   }
-  // Two n×d×d products, counted as 2·n·d² flops each.
-  state.counters["FLOP/s"] = benchmark::Counter(4.0 * double(n) * double(d) * double(d) * double(state.iterations()),
-                                                benchmark::Counter::kIsRate);
+  count_floor_flops(state, n, d);
+}
+
+// The same two Gram matrices by symmetric rank update (half the flops of the GEMM form).
+template <typename Scalar>
+void BM_GramFloorSyrk(benchmark::State& state) {
+  const Eigen::Index n = state.range(0), d = state.range(1);
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  const Matrix q = random_matrix(n, d, 1).cast<Scalar>(), k = random_matrix(n, d, 2).cast<Scalar>();
+  Matrix gram_q(d, d), gram_k(d, d);
+  for (auto _ : state) {
+    gram_q.setZero();
+    gram_k.setZero();
+    gram_q.template selfadjointView<Eigen::Lower>().rankUpdate(q.transpose());
+    gram_k.template selfadjointView<Eigen::Lower>().rankUpdate(k.transpose());
+    benchmark::DoNotOptimize(gram_q.data());
+    benchmark::DoNotOptimize(gram_k.data());
+  }
+  count_floor_flops(state, n, d);
 }
 
 void BM_DenseSvdOfMaterialisedField(benchmark::State& state) {
@@ -45,10 +70,40 @@ void BM_DenseSvdOfMaterialisedField(benchmark::State& state) {
     Eigen::BDCSVD<Eigen::MatrixXd> svd(field);
     benchmark::DoNotOptimize(svd.singularValues().data());
   }
+  count_floor_flops(state, n, d);
+}
+
+// A million tokens in float, Q and K reduced on two threads. Peak memory: run this benchmark alone under
+// /usr/bin/time -v (inputs 1 GiB, the field's converted copies 1 GiB, workspace O(block·d)).
+void BM_FieldSpectrumMillionTokens(benchmark::State& state) {
+  const Eigen::Index n = state.range(0), d = state.range(1);
+  const Eigen::MatrixXf q = Eigen::MatrixXf::Random(n, d), k = Eigen::MatrixXf::Random(n, d);
+  attnspec::FieldOptions options;
+  options.threads = 2;
+  attnspec::LogitEnergyField<float> field;
+  for (auto _ : state) {
+    field.compute(q, k, options);
+    benchmark::DoNotOptimize(field.singular_values().data());
+  }
+  state.counters["cholesky_qr2"] = field.query_route() == attnspec::FactorRoute::cholesky_qr2 ? 1 : 0;
+  count_floor_flops(state, n, d);
+}
+
+constexpr auto kAccurate = attnspec::FieldAlgorithm::accurate;
+constexpr auto kGram = attnspec::FieldAlgorithm::gram;
+
+void field_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgsProduct({{256, 1024, 2048, 4096, 8192}, {64, 128}})->Unit(benchmark::kMillisecond);
 }
 
 }  // namespace
 
-BENCHMARK(BM_FieldSpectrum)->ArgsProduct({{512, 1024, 4096}, {64, 128}})->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_GramFloor)->ArgsProduct({{512, 1024, 4096}, {64, 128}})->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_DenseSvdOfMaterialisedField)->ArgsProduct({{512}, {64, 128}})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FieldSpectrum<double, kAccurate>)->Apply(field_shapes);
+BENCHMARK(BM_FieldSpectrum<double, kGram>)->Apply(field_shapes);
+BENCHMARK(BM_GramFloor<double>)->Apply(field_shapes);
+BENCHMARK(BM_GramFloorSyrk<double>)->Apply(field_shapes);
+BENCHMARK(BM_FieldSpectrum<float, kAccurate>)->Apply(field_shapes);
+BENCHMARK(BM_FieldSpectrum<float, kGram>)->Apply(field_shapes);
+BENCHMARK(BM_GramFloor<float>)->Apply(field_shapes);
+BENCHMARK(BM_DenseSvdOfMaterialisedField)->ArgsProduct({{256, 1024}, {64, 128}})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FieldSpectrumMillionTokens)->Args({1 << 20, 128})->Unit(benchmark::kMillisecond)->Iterations(3);

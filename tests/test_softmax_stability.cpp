@@ -193,7 +193,15 @@ TEST_CASE("the streaming pass equals a dense row-by-row reference", "[stability]
       CHECK(bound.row_certified_tv().row(0).isZero(0));
       CHECK(bound.row_measured_tv().row(0).cwiseAbs().maxCoeff() <= 1e-15);
     }
-    // The block size changes nothing.
+    // The thread count changes no bit; the block size nothing beyond rounding.
+    options.threads = 3;
+    const SoftmaxStabilityBound<double> threaded(q, k, v, options);
+    CHECK(threaded.row_measured_tv() == bound.row_measured_tv());
+    for (Index rank = 0; rank <= r; ++rank) {
+      CHECK(threaded.at_rank(rank).measured_mean_kl_forward == bound.at_rank(rank).measured_mean_kl_forward);
+      CHECK(threaded.at_rank(rank).certified_max_tv == bound.at_rank(rank).certified_max_tv);
+      CHECK(*threaded.at_rank(rank).measured_output_error == *bound.at_rank(rank).measured_output_error);
+    }
     options.block_rows = 1000;
     const SoftmaxStabilityBound<double> one_block(q, k, v, options);
     CHECK((one_block.row_measured_tv() - bound.row_measured_tv()).cwiseAbs().maxCoeff() <= 1e-13);

@@ -88,7 +88,7 @@ class InteractionMatrix {
     detail::require_finite(function, "W_K (prepared)", m_key_factor);
 
     m_preparation = preparation;
-    m_svd.compute(m_query_factor, m_key_factor, preparation.scale, compute_vectors, function);
+    m_svd.compute(m_query_factor, m_key_factor, preparation.scale, compute_vectors, 1, function);
     return *this;
   }
 
@@ -104,7 +104,12 @@ class InteractionMatrix {
   /// Query heads stacked in W_Q: 1, or g for a KV group.
   Eigen::Index group_size() const { return m_query_factor.rows() / m_key_factor.rows(); }
   /// M itself ((g·input_dim) × input_dim); allocates, for small cases and checking.
-  Matrix dense() const { return m_svd.product(); }
+  Matrix dense() const {
+    return static_cast<Scalar>(m_preparation.scale) * m_query_factor * m_key_factor.transpose();
+  }
+  /// How the prepared W_Qᵀ and W_Kᵀ were reduced: for diagnostics and benchmarks.
+  FactorRoute query_route() const { return m_svd.route_a(); }
+  FactorRoute key_route() const { return m_svd.route_b(); }
 
  private:
   static void check_length(const Eigen::VectorXd& vector, Eigen::Index expected, const char* argument,

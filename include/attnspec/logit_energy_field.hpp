@@ -2,6 +2,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -10,12 +11,26 @@
 
 namespace attnspec {
 
+/// How the field's singular values are computed.
+enum class FieldAlgorithm {
+  /// Backward stable (error <= ~1e-14·σ₁ in double): CholeskyQR2 of Q and K_c where it is as accurate as
+  /// Householder QR, Householder QR elsewhere, then an SVD of the d×d core.
+  accurate,
+  /// From the d×d Gram matrices QᵀQ and K_cᵀK_c accumulated in double: cheaper, but σ_i has an absolute error of
+  /// order ε·σ₁²/σ_i, so only the leading values (those above ~1e-4·σ₁) keep double-precision digits. No vectors.
+  gram,
+};
+
 /// How the field is built from Q and K.
 struct FieldOptions {
   std::optional<double> scale;         ///< logit scale s; unset means 1/sqrt(d)
   bool center_rows = true;             ///< subtract each row's mean (E~); false gives the raw logits E = s·Q·Kᵀ
   Eigen::Index drop_leading_keys = 0;  ///< ignore the first j keys (an attention sink / BOS column)
   bool compute_vectors = false;        ///< also keep singular vectors (needed for rank_k_rows)
+  FieldAlgorithm algorithm = FieldAlgorithm::accurate;
+  /// Threads for one field (Q and K are reduced concurrently when >= 2). analyse_model parallelises across
+  /// heads instead and leaves this at 1.
+  unsigned threads = 1;
 };
 
 /// Spectrum of the n×m field of a head, computed from its n×d queries and m×d keys without forming n×m.
@@ -54,6 +69,10 @@ class LogitEnergyField {
     }
     const double scale = options.scale.value_or(1.0 / std::sqrt(static_cast<double>(queries.cols())));
     detail::require_positive_finite(function, "scale", scale);
+    if (options.algorithm == FieldAlgorithm::gram && options.compute_vectors) {
+      detail::throw_invalid_argument(function, "FieldAlgorithm::gram computes singular values only; "
+                                               "compute_vectors needs FieldAlgorithm::accurate");
+    }
 
     m_queries = queries.template cast<Scalar>();
     m_keys = keys.bottomRows(keys.rows() - options.drop_leading_keys).template cast<Scalar>();
@@ -64,7 +83,12 @@ class LogitEnergyField {
 
     m_options = options;
     m_scale = scale;
-    m_svd.compute(m_queries, m_keys, scale, options.compute_vectors, function);
+    const unsigned threads = std::max(1u, options.threads);
+    if (options.algorithm == FieldAlgorithm::gram) {
+      m_svd.compute_from_grams(m_queries, m_keys, scale, threads, function);
+    } else {
+      m_svd.compute(m_queries, m_keys, scale, options.compute_vectors, threads, function);
+    }
     return *this;
   }
 
@@ -84,9 +108,12 @@ class LogitEnergyField {
   Eigen::Index head_dim() const { return m_queries.cols(); }
   double scale() const { return m_scale; }
   const FieldOptions& options() const { return m_options; }
+  /// How Q and K were reduced (CholeskyQR2, Householder or Gram): for diagnostics and benchmarks.
+  FactorRoute query_route() const { return m_svd.route_a(); }
+  FactorRoute key_route() const { return m_svd.route_b(); }
 
   /// The n×m' field itself. Allocates n×m': for small cases and for checking.
-  Matrix dense() const { return m_svd.product(); }
+  Matrix dense() const { return static_cast<Scalar>(m_scale) * m_queries * m_keys.transpose(); }
 
   /// Rows [first_row, first_row + row_count) of the best rank-k approximation; requires vectors.
   Matrix rank_k_rows(Eigen::Index k, Eigen::Index first_row, Eigen::Index row_count) const {

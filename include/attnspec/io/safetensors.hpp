@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -139,6 +140,15 @@ inline SafetensorsHeader parse_safetensors_header(const unsigned char* bytes, st
 }
 
 /// A safetensors file, memory-mapped and validated on open. Views stay valid while this object lives.
+/// The element type attnspec reads for a safetensors dtype (F16, BF16, F32, F64); nothing for the others.
+inline std::optional<ElementType> safetensors_element_type(std::string_view dtype) {
+  if (dtype == "F16") return ElementType::float16;
+  if (dtype == "BF16") return ElementType::bfloat16;
+  if (dtype == "F32") return ElementType::float32;
+  if (dtype == "F64") return ElementType::float64;
+  return std::nullopt;
+}
+
 class SafetensorsFile {
  public:
   explicit SafetensorsFile(const std::string& path)
@@ -160,20 +170,12 @@ class SafetensorsFile {
   TensorView view(std::string_view name) const {
     const SafetensorsEntry* entry = find(name);
     if (entry == nullptr) detail::throw_io_error(path(), "no tensor named '", name, "'");
-    ElementType type;
-    if (entry->dtype == "F16") {
-      type = ElementType::float16;
-    } else if (entry->dtype == "BF16") {
-      type = ElementType::bfloat16;
-    } else if (entry->dtype == "F32") {
-      type = ElementType::float32;
-    } else if (entry->dtype == "F64") {
-      type = ElementType::float64;
-    } else {
+    const std::optional<ElementType> type = safetensors_element_type(entry->dtype);
+    if (!type) {
       detail::throw_io_error(path(), "tensor '", name, "' has dtype ", entry->dtype,
                              "; attnspec reads F16, BF16, F32 and F64");
     }
-    return TensorView(m_file.data() + m_header.data_start + entry->begin, type, entry->shape, {},
+    return TensorView(m_file.data() + m_header.data_start + entry->begin, *type, entry->shape, {},
                       path() + ":" + std::string(name));
   }
 

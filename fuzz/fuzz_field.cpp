@@ -1,0 +1,82 @@
+// libFuzzer target: arbitrary bytes as the matrices of one head. The first bytes choose n, m, d, D, the scalar
+// type and options; the rest are reinterpreted as IEEE doubles (NaN, Inf, subnormals and 1e308 included). The
+// field, interaction matrix and statistics must either refuse the input with attnspec::invalid_argument or return
+// finite, non-negative, descending singular values.
+#include <attnspec/attnspec.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "fuzz_support.hpp"
+
+namespace {
+
+class ByteReader {
+ public:
+  ByteReader(const std::uint8_t* data, std::size_t size) : m_data(data), m_size(size) {}
+  std::uint8_t byte() { return m_position < m_size ? m_data[m_position++] : 0; }
+  double value() {
+    double x = 0;
+    if (m_position + sizeof(double) <= m_size) {
+      std::memcpy(&x, m_data + m_position, sizeof(double));
+      m_position += sizeof(double);
+    }
+    return x;
+  }
+  Eigen::MatrixXd matrix(Eigen::Index rows, Eigen::Index cols) {
+    Eigen::MatrixXd m(rows, cols);
+    for (Eigen::Index i = 0; i < m.size(); ++i) m(i) = value();
+    return m;
+  }
+
+ private:
+  const std::uint8_t* m_data;
+  std::size_t m_size, m_position = 0;
+};
+
+template <class Vector>
+void check_spectrum(const Vector& sigma) {
+  for (Eigen::Index i = 0; i < sigma.size(); ++i) {
+    if (!(sigma(i) >= 0) || !std::isfinite(double(sigma(i)))) attnspec_fuzz::finding("non-finite or negative value");
+    if (i > 0 && sigma(i) > sigma(i - 1)) attnspec_fuzz::finding("singular values out of order");
+  }
+  const attnspec::SpectrumStats<double> stats(sigma.template cast<double>());
+  if (stats.size() > 0 && stats.rank_at(0.9) > stats.size()) attnspec_fuzz::finding("k@0.9 beyond the spectrum");
+}
+
+template <typename Scalar>
+void run(ByteReader& reader, Eigen::Index n, Eigen::Index m, Eigen::Index d, Eigen::Index model_dim,
+         std::uint8_t flags) {
+  attnspec::FieldOptions options;
+  options.center_rows = (flags & 1) != 0;
+  options.algorithm = (flags & 2) ? attnspec::FieldAlgorithm::gram : attnspec::FieldAlgorithm::accurate;
+  options.compute_vectors = (flags & 4) != 0 && options.algorithm == attnspec::FieldAlgorithm::accurate;
+  options.drop_leading_keys = (flags >> 3) & 1;
+  if (flags & 16) options.scale = reader.value();
+  const Eigen::MatrixXd q = reader.matrix(n, d), k = reader.matrix(m, d);
+  attnspec_fuzz::expect_success_or_attnspec_error([&] {
+    const attnspec::LogitEnergyField<Scalar> field(q, k, options);
+    check_spectrum(field.singular_values());
+  });
+  const Eigen::MatrixXd query_weight = reader.matrix(d, model_dim), key_weight = reader.matrix(d, model_dim);
+  attnspec_fuzz::expect_success_or_attnspec_error([&] {
+    const attnspec::InteractionMatrix<Scalar> interaction(query_weight, key_weight);
+    check_spectrum(interaction.singular_values());
+  });
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  ByteReader reader(data, size);
+  const Eigen::Index n = reader.byte() % 24, m = reader.byte() % 24, d = reader.byte() % 12;
+  const Eigen::Index model_dim = reader.byte() % 20;
+  const std::uint8_t flags = reader.byte();
+  if (flags & 32) {
+    run<float>(reader, n, m, d, model_dim, flags);
+  } else {
+    run<double>(reader, n, m, d, model_dim, flags);
+  }
+  return 0;
+}

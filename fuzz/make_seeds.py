@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Writes the fuzzers' seed corpora (fuzz/corpus/<target>/): small valid inputs the mutations start from.
+numpy writes the .npy seeds; the safetensors seeds follow the published format (8-byte little-endian header
+length, JSON header, data). Run once with /usr/bin/python3; the output is committed.
+"""
+import io
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+
+def write(target, name, data):
+    os.makedirs(os.path.join(root, target), exist_ok=True)
+    with open(os.path.join(root, target, name), "wb") as handle:
+        handle.write(data)
+
+
+def safetensors(tensors, metadata=None):
+    header, offset, blobs = {}, 0, []
+    for name, (dtype, array) in tensors.items():
+        blob = array.tobytes()
+        header[name] = {"dtype": dtype, "shape": list(array.shape), "data_offsets": [offset, offset + len(blob)]}
+        offset += len(blob)
+        blobs.append(blob)
+    if metadata:
+        header["__metadata__"] = metadata
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + b"".join(blobs)
+
+
+def npy(array, version=None):
+    buffer = io.BytesIO()
+    if version is None:
+        np.save(buffer, array)
+    else:
+        np.lib.format.write_array(buffer, array, version=version)
+    return buffer.getvalue()
+
+
+rng = np.random.default_rng(7)
+write("safetensors", "two_tensors", safetensors({"q": ("F32", rng.standard_normal((2, 3)).astype("<f4")),
+                                                  "k": ("F64", rng.standard_normal(4).astype("<f8"))}))
+write("safetensors", "half_types", safetensors({"a": ("F16", rng.standard_normal((3, 2)).astype("<f2")),
+                                                 "b": ("BF16", np.arange(4, dtype="<u2"))},
+                                                {"format": "pt"}))
+write("safetensors", "int_and_3d", safetensors({"ids": ("I64", np.arange(3, dtype="<i8")),
+                                                 "cube": ("F32", np.ones((2, 2, 2), dtype="<f4"))}))
+write("npy", "f8_2d", npy(rng.standard_normal((2, 3)).astype("<f8")))
+write("npy", "f4_fortran", npy(np.asfortranarray(rng.standard_normal((3, 2)).astype("<f4"))))
+write("npy", "f2_1d", npy(rng.standard_normal(5).astype("<f2")))
+write("npy", "v2_header", npy(rng.standard_normal((2, 2)).astype("<f8"), version=(2, 0)))
+write("npy", "3d", npy(np.zeros((2, 1, 3), dtype="<f4")))
+for index, (n, m, d, model_dim, flags) in enumerate([(6, 5, 3, 4, 1), (4, 4, 2, 3, 3), (7, 3, 4, 5, 37),
+                                                      (3, 8, 5, 6, 29)]):
+    values = rng.standard_normal(n * d + m * d + 2 * d * model_dim + 1).astype("<f8")
+    write("field", f"head_{index}", bytes([n, m, d, model_dim, flags]) + values.tobytes())
+print(f"seeds written under {root}", file=sys.stderr)

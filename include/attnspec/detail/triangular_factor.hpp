@@ -1,0 +1,110 @@
+// attnspec: the R of a thin QR, X = Q·R, without Q. Singular values of a product A·Bᵀ need only R_A and R_B, so
+// this is where the field and interaction-matrix spectra spend their time.
+//
+// CholeskyQR2 first: R₁ = chol(XᵀX), Q₁ = X·R₁⁻¹, R₂ = chol(Q₁ᵀQ₁), R = R₂·R₁. It is three level-3 passes over X
+// (SYRK, TRSM, SYRK; 1.5× the flops of one XᵀX product) and is as accurate as Householder QR whenever Q₁ comes out
+// nearly orthonormal, which it checks (‖Q₁ᵀQ₁ − I‖_F <= 1/2). When it cannot be trusted — X too ill-conditioned
+// (roughly κ(X) > ε^(-1/2): 1e8 in double, 3e3 in float), rank deficient, wider than tall, or with entries whose
+// squares would overflow or underflow — blocked Householder QR takes over, so accuracy never depends on the route.
+#pragma once
+
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+#include <Eigen/QR>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace attnspec {
+
+/// Which route produced the triangular factor of Q, K, W_Q or W_K: reported by the spectra for diagnostics.
+enum class FactorRoute {
+  cholesky_qr2,  ///< the fast default, taken when it is as accurate as Householder QR
+  householder,   ///< the fallback for ill-conditioned, rank-deficient or wide factors, and when vectors are kept
+  gram,          ///< FieldAlgorithm::gram: the Gram matrix alone, accumulated in double
+};
+
+}  // namespace attnspec
+
+namespace attnspec::detail {
+
+template <typename Scalar>
+class TriangularFactor {
+ public:
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+
+  /// R (min(n, d) × d, upper trapezoidal) of the n×d matrix x. Reuses this object's storage across calls.
+  /// `keep_q` forces Householder QR, whose implicit Q (householder()) can then lift singular vectors.
+  const Matrix& compute(const Matrix& x, bool keep_q = false) {
+    if (!keep_q && try_cholesky_qr2(x)) {
+      m_route = FactorRoute::cholesky_qr2;
+    } else {
+      m_householder.compute(x);
+      const Eigen::Index rank = std::min(x.rows(), x.cols());
+      m_r = m_householder.matrixQR().topRows(rank).template triangularView<Eigen::Upper>();
+      m_route = FactorRoute::householder;
+    }
+    return m_r;
+  }
+
+  const Matrix& r() const { return m_r; }
+  FactorRoute route() const { return m_route; }
+  /// The Householder QR of the last factor; meaningful only when route() is FactorRoute::householder.
+  const Eigen::HouseholderQR<Matrix>& householder() const { return m_householder; }
+
+ private:
+  // Rows per block of the second pass: Q₁ is never held whole, only one block of it (about 1 MB at d = 128).
+  static constexpr Eigen::Index kBlockRows = 1024;
+
+  bool try_cholesky_qr2(const Matrix& x) {
+    const Eigen::Index n = x.rows(), d = x.cols();
+    if (n < d || !squares_are_safe(x)) return false;
+
+    m_gram.setZero(d, d);
+    m_gram.template selfadjointView<Eigen::Lower>().rankUpdate(x.transpose());
+    m_cholesky.compute(m_gram);
+    if (m_cholesky.info() != Eigen::Success) return false;
+    m_r1 = m_cholesky.matrixU();
+
+    m_gram.setZero(d, d);
+    for (Eigen::Index first = 0; first < n; first += kBlockRows) {
+      const Eigen::Index rows = std::min(kBlockRows, n - first);
+      m_block = x.middleRows(first, rows);
+      m_r1.template triangularView<Eigen::Upper>().template solveInPlace<Eigen::OnTheRight>(m_block);
+      m_gram.template selfadjointView<Eigen::Lower>().rankUpdate(m_block.transpose());
+    }
+    if (!nearly_identity(m_gram)) return false;
+    m_cholesky.compute(m_gram);
+    if (m_cholesky.info() != Eigen::Success) return false;
+    m_r.noalias() = m_cholesky.matrixU() * m_r1;  // upper × upper: upper, with exact zeros below
+    return true;
+  }
+
+  // XᵀX must neither overflow nor lose the leading entries' squares to underflow. Entries far below the largest
+  // may underflow: their share of XᵀX is below rounding anyway.
+  static bool squares_are_safe(const Matrix& x) {
+    using std::sqrt;
+    const Scalar largest = x.cwiseAbs().maxCoeff();
+    const Scalar lowest = sqrt(std::numeric_limits<Scalar>::min()) / std::numeric_limits<Scalar>::epsilon();
+    const Scalar highest = sqrt(std::numeric_limits<Scalar>::max() / static_cast<Scalar>(x.rows())) / Scalar(4);
+    return largest > lowest && largest < highest;
+  }
+
+  // ‖G − I‖_F <= 1/2 from the lower triangle of the symmetric G.
+  static bool nearly_identity(const Matrix& gram) {
+    Scalar off_diagonal = 0, diagonal = 0;
+    for (Eigen::Index j = 0; j < gram.cols(); ++j) {
+      diagonal += (gram(j, j) - Scalar(1)) * (gram(j, j) - Scalar(1));
+      off_diagonal += gram.col(j).tail(gram.rows() - j - 1).squaredNorm();
+    }
+    const Scalar distance_squared = diagonal + 2 * off_diagonal;
+    return distance_squared <= Scalar(0.25);
+  }
+
+  Matrix m_gram, m_r1, m_block, m_r;
+  Eigen::LLT<Matrix, Eigen::Lower> m_cholesky;
+  Eigen::HouseholderQR<Matrix> m_householder;
+  FactorRoute m_route = FactorRoute::householder;
+};
+
+}  // namespace attnspec::detail

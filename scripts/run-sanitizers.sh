@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite again, built by clang 14 with AddressSanitizer + UndefinedBehaviorSanitizer and
+# -Wall -Wextra -Wpedantic -Wconversion -Werror, plus a bounded run of each libFuzzer target
+# (CMakePresets.json, preset "sanitize"; ATTNSPEC_FUZZ_SECONDS=<n> changes the fuzzing time, 60 s by default).
+# The consumer tests are left out: they build separate downstream projects that the sanitizer flags do not reach.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh clang libclang-rt-14-dev libomp-14-dev
+cmake --preset sanitize -DATTNSPEC_FUZZ_SECONDS="${ATTNSPEC_FUZZ_SECONDS:-60}" >/dev/null
+cmake --build build-sanitize -j"$(nproc)"
+ctest --preset sanitize

@@ -1,0 +1,172 @@
+// The fast routes of the factored SVD: CholeskyQR2 (with its Householder fallback) must be as accurate as
+// Householder QR at every condition number, and the Gram route must meet the accuracy it documents.
+#include <attnspec/logit_energy_field.hpp>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "test_support.hpp"
+
+using namespace attnspec_test;
+using attnspec::FactorRoute;
+using attnspec::FieldAlgorithm;
+using attnspec::FieldOptions;
+using attnspec::LogitEnergyField;
+
+namespace {
+
+/// rows×cols with singular values logspaced from 1 down to 1/condition, between random orthonormal bases.
+MatrixXd with_condition(Index rows, Index cols, double condition, std::mt19937_64& rng) {
+  const Index r = std::min(rows, cols);
+  const MatrixXd left = Eigen::HouseholderQR<MatrixXd>(gaussian(rows, r, rng)).householderQ() *
+                        MatrixXd::Identity(rows, r);
+  const MatrixXd right = Eigen::HouseholderQR<MatrixXd>(gaussian(cols, r, rng)).householderQ() *
+                         MatrixXd::Identity(cols, r);
+  VectorXd sigma(r);
+  for (Index i = 0; i < r; ++i) sigma(i) = std::pow(condition, -double(i) / double(std::max<Index>(r - 1, 1)));
+  return left * sigma.asDiagonal() * right.transpose();
+}
+
+template <typename Scalar>
+VectorXd r_singular_values(const MatrixXd& x, FactorRoute* route = nullptr) {
+  attnspec::detail::TriangularFactor<Scalar> factor;
+  const MatrixX<Scalar> converted = x.cast<Scalar>();
+  const MatrixXd r = factor.compute(converted).template cast<double>();
+  if (route) *route = factor.route();
+  return dense_singular_values(r);
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("the R factor keeps X's singular values at every condition number", "[routes]", float, double) {
+  using Scalar = TestType;
+  std::mt19937_64 rng(61);
+  const double max_log_condition = std::is_same_v<Scalar, float> ? 7 : 15;
+  for (const Index d : {Index(8), Index(64)}) {
+    for (double log_condition = 0; log_condition <= max_log_condition; log_condition += 1) {
+      const double condition = std::pow(10.0, log_condition);
+      const MatrixXd x = with_condition(200, d, condition, rng);
+      // The oracle sees the same rounded data the library does.
+      const MatrixXd rounded = x.cast<Scalar>().template cast<double>();
+      FactorRoute route{};
+      const VectorXd got = r_singular_values<Scalar>(x, &route);
+      INFO("d = " << d << ", condition = " << condition);
+      require_same_spectrum(got, dense_singular_values(rounded), std::is_same_v<Scalar, float> ? 5e-6 : 1e-13);
+      // Well inside CholeskyQR2's range the fast route must be the one taken.
+      if (condition <= (std::is_same_v<Scalar, float> ? 10.0 : 1e4)) CHECK(route == FactorRoute::cholesky_qr2);
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("CholeskyQR2 hands over to Householder where it cannot be trusted", "[routes]", float, double) {
+  using Scalar = TestType;
+  std::mt19937_64 rng(62);
+  MatrixXd rank_deficient = gaussian(200, 16, rng);
+  rank_deficient.col(5).setZero();
+  const MatrixXd wide = gaussian(10, 16, rng);
+  const double huge = std::is_same_v<Scalar, float> ? 1e18 : 1e152;
+  const double tiny = std::is_same_v<Scalar, float> ? 1e-17 : 1e-150;
+  const std::vector<std::pair<const char*, MatrixXd>> cases = {
+      {"zero column", rank_deficient},
+      {"fewer rows than columns", wide},
+      {"squares overflow", huge * gaussian(200, 16, rng)},
+      {"squares underflow", tiny * gaussian(200, 16, rng)},
+      {"condition far beyond the route", with_condition(300, 16, std::is_same_v<Scalar, float> ? 1e7 : 1e15, rng)},
+  };
+  for (const auto& [name, x] : cases) {
+    INFO(name);
+    FactorRoute route{};
+    const VectorXd got = r_singular_values<Scalar>(x, &route);
+    CHECK(route == FactorRoute::householder);
+    const MatrixXd rounded = x.template cast<Scalar>().template cast<double>();
+    require_same_spectrum(got, dense_singular_values(rounded), std::is_same_v<Scalar, float> ? 5e-6 : 1e-13);
+  }
+}
+
+TEMPLATE_TEST_CASE("ill-conditioned heads through the default route match the dense SVD", "[routes][field]", float,
+                   double) {
+  using Scalar = TestType;
+  std::mt19937_64 rng(63);
+  for (const double condition : {1e2, 1e5, 1e9, 1e13}) {
+    const MatrixXd q = with_condition(120, 24, condition, rng);
+    const MatrixXd k = with_condition(100, 24, condition, rng) * gaussian(24, 24, rng);
+    const MatrixXd q_rounded = q.cast<Scalar>().template cast<double>();
+    const MatrixXd k_rounded = k.cast<Scalar>().template cast<double>();
+    const LogitEnergyField<Scalar> field(q_rounded, k_rounded);
+    INFO("condition = " << condition);
+    require_same_spectrum(field.singular_values(),
+                          dense_singular_values(reference_field(q_rounded, k_rounded, field.scale(), true)),
+                          spectrum_tolerance<Scalar>());
+  }
+}
+
+TEMPLATE_TEST_CASE("two threads give the same bits as one", "[routes][field]", float, double) {
+  using Scalar = TestType;
+  std::mt19937_64 rng(64);
+  const MatrixXd q = gaussian(500, 64, rng), k = gaussian(400, 64, rng);
+  FieldOptions two;
+  two.threads = 2;
+  for (const FieldAlgorithm algorithm : {FieldAlgorithm::accurate, FieldAlgorithm::gram}) {
+    FieldOptions one;
+    one.algorithm = two.algorithm = algorithm;
+    const LogitEnergyField<Scalar> serial(q, k, one), parallel(q, k, two);
+    CHECK(serial.singular_values() == parallel.singular_values());
+  }
+}
+
+TEST_CASE("the Gram route: leading values to double precision, the tail to its documented error", "[routes][gram]") {
+  std::mt19937_64 rng(65);
+  FieldOptions gram;
+  gram.algorithm = FieldAlgorithm::gram;
+  // A head whose field spectrum decays over ten decades: ε·σ₁²/σ_i grows as σ_i falls.
+  const MatrixXd q = with_condition(512, 64, 1e5, rng), k = with_condition(512, 64, 1e5, rng);
+  const LogitEnergyField<double> fast(q, k, gram);
+  CHECK(fast.query_route() == FactorRoute::gram);
+  const VectorXd expected = dense_singular_values(reference_field(q, k, fast.scale(), true));
+  const VectorXd& got = fast.singular_values();
+  REQUIRE(got.size() == 64);
+  const double sigma1 = expected(0), epsilon = std::numeric_limits<double>::epsilon();
+  for (Index i = 0; i < got.size(); ++i) {
+    INFO("i = " << i << ", sigma_i / sigma_1 = " << expected(i) / sigma1);
+    // Error model: a few hundred ε·σ₁² / σ_i, and never worse than ~√ε·σ₁ (where σ_i itself is below that).
+    const double allowed = std::min(1e3 * epsilon * sigma1 * sigma1 / expected(i), 1e-6 * sigma1);
+    CHECK(std::abs(got(i) - expected(i)) <= std::max(allowed, 1e-12 * sigma1));
+  }
+  // On a well-conditioned head it is as good as the accurate route.
+  const MatrixXd q2 = gaussian(700, 64, rng), k2 = gaussian(600, 64, rng);
+  require_same_spectrum(LogitEnergyField<double>(q2, k2, gram).singular_values(),
+                        dense_singular_values(reference_field(q2, k2, 1.0 / 8.0, true)), 1e-12);
+}
+
+TEST_CASE("the Gram route accumulates float data in double", "[routes][gram]") {
+  std::mt19937_64 rng(66);
+  const Eigen::MatrixXf q = gaussian(4000, 32, rng).cast<float>() + Eigen::MatrixXf::Constant(4000, 32, 3.0f);
+  const Eigen::MatrixXf k = gaussian(3000, 32, rng).cast<float>();
+  FieldOptions gram;
+  gram.algorithm = FieldAlgorithm::gram;
+  const LogitEnergyField<float> fast(q, k, gram);
+  const VectorXd expected =
+      dense_singular_values(reference_field(q.cast<double>(), k.cast<double>(), fast.scale(), true));
+  // Float storage of the result and of the centred keys only: far below float's 2e-5 tolerance.
+  require_same_spectrum(fast.singular_values(), expected, 1e-6);
+}
+
+TEST_CASE("the Gram route: rank-deficient factors and its errors", "[routes][gram][errors]") {
+  std::mt19937_64 rng(67);
+  FieldOptions gram;
+  gram.algorithm = FieldAlgorithm::gram;
+  MatrixXd q = gaussian(300, 16, rng);
+  q.col(3).setZero();
+  const MatrixXd k = gaussian(40, 16, rng);
+  const LogitEnergyField<double> fast(q, k, gram);
+  require_same_spectrum(fast.singular_values(), dense_singular_values(reference_field(q, k, 0.25, true)), 1e-6);
+  // Fewer queries than d: min(n, m, d) values.
+  CHECK(LogitEnergyField<double>(gaussian(5, 16, rng), k, gram).singular_values().size() == 5);
+
+  gram.compute_vectors = true;
+  require_invalid_argument([&] { LogitEnergyField<double>(q, k, gram); }, {"LogitEnergyField", "compute_vectors"});
+  gram.compute_vectors = false;
+  require_invalid_argument([&] { LogitEnergyField<double>(1e160 * q, k, gram); },
+                           {"LogitEnergyField", "overflow", "FieldAlgorithm::accurate"});
+}
