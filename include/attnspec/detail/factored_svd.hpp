@@ -10,6 +10,7 @@
 #include <Eigen/SVD>
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <type_traits>
 
 #include "checks.hpp"
@@ -34,7 +35,8 @@ class FactoredSvd {
     m_core.noalias() = m_a.triangular.r() * m_b.triangular.r().transpose();
     m_routes = {m_a.triangular.route(), m_b.triangular.route()};
     m_core_svd.compute(m_core, with_vectors ? (Eigen::ComputeThinU | Eigen::ComputeThinV) : 0u);
-    set_singular_values(m_core_svd.singularValues(), scale, caller);
+    set_singular_values(m_core_svd.singularValues(),
+                        std::ldexp(scale, m_a.triangular.exponent() + m_b.triangular.exponent()), caller);
     if (with_vectors) {
       m_u = lift(m_a.triangular.householder(), m_core_svd.matrixU());
       m_v = lift(m_b.triangular.householder(), m_core_svd.matrixV());
@@ -91,11 +93,12 @@ class FactoredSvd {
     parallel_for(2, threads, stop, [&](std::size_t which) { which == 0 ? step(m_a, a) : step(m_b, b); });
   }
 
-  // The factors stay unscaled and the scale multiplies only the singular values, so scales from 1e-150 to
-  // 1e150 neither overflow nor underflow inside the factorisations.
+  // The factors stay unscaled and the scale (with any power of two the factors' rescaling took out) multiplies
+  // only the singular values, in double, so scales from 1e-150 to 1e150 neither overflow nor underflow inside the
+  // factorisations.
   template <class Values>
   void set_singular_values(const Values& unscaled, double scale, const char* caller) {
-    m_singular_values = unscaled * static_cast<Scalar>(scale);
+    m_singular_values = (unscaled.template cast<double>() * scale).template cast<Scalar>();
     if (!m_singular_values.allFinite()) {
       throw_invalid_argument(caller, "scale = ", scale, " times the largest singular value of the unscaled product (",
                              unscaled(0), ") overflows the scalar type");

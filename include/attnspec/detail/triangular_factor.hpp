@@ -4,8 +4,9 @@
 // CholeskyQR2 first: R₁ = chol(XᵀX), Q₁ = X·R₁⁻¹, R₂ = chol(Q₁ᵀQ₁), R = R₂·R₁. It is three level-3 passes over X
 // (SYRK, TRSM, SYRK; 1.5× the flops of one XᵀX product) and is as accurate as Householder QR whenever Q₁ comes out
 // nearly orthonormal, which it checks (‖Q₁ᵀQ₁ − I‖_F <= 1/2). When it cannot be trusted — X too ill-conditioned
-// (roughly κ(X) > ε^(-1/2): 1e8 in double, 3e3 in float), rank deficient, wider than tall, or with entries whose
-// squares would overflow or underflow — blocked Householder QR takes over, so accuracy never depends on the route.
+// (roughly κ(X) > ε^(-1/2): 1e8 in double, 3e3 in float), rank deficient, wider than tall or all zero — blocked
+// Householder QR takes over, so accuracy never depends on the route. Entries whose squares would overflow or
+// underflow are first rescaled by a power of two, for either route.
 #pragma once
 
 #include <Eigen/Cholesky>
@@ -33,13 +34,23 @@ class TriangularFactor {
  public:
   using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
 
-  /// R (min(n, d) × d, upper trapezoidal) of the n×d matrix x. Reuses this object's storage across calls.
+  /// R (min(n, d) × d, upper trapezoidal) of the n×d matrix x·2^(−exponent()). Reuses this object's storage.
   /// `keep_q` forces Householder QR, whose implicit Q (householder()) can then lift singular vectors.
   const Matrix& compute(const Matrix& x, bool keep_q = false) {
-    if (!keep_q && try_cholesky_qr2(x)) {
+    // Entries whose squares would overflow or underflow (beyond ~1e154 or below ~1e-138 in double) are first
+    // brought to a largest entry in [1, 2) by an exact power of two; the caller scales the result back.
+    const Matrix* input = &x;
+    m_exponent = 0;
+    const Scalar largest = x.cwiseAbs().maxCoeff();
+    if (largest > 0 && !squares_are_safe(largest, x.rows())) {
+      m_exponent = std::ilogb(largest);
+      m_scaled = x * std::ldexp(Scalar(1), -m_exponent);
+      input = &m_scaled;
+    }
+    if (!keep_q && largest > 0 && try_cholesky_qr2(*input)) {
       m_route = FactorRoute::cholesky_qr2;
     } else {
-      m_householder.compute(x);
+      m_householder.compute(*input);
       const Eigen::Index rank = std::min(x.rows(), x.cols());
       m_r = m_householder.matrixQR().topRows(rank).template triangularView<Eigen::Upper>();
       m_route = FactorRoute::householder;
@@ -48,6 +59,8 @@ class TriangularFactor {
   }
 
   const Matrix& r() const { return m_r; }
+  /// The power of two taken out of x before factoring: x = Q·R·2^exponent().
+  int exponent() const { return m_exponent; }
   FactorRoute route() const { return m_route; }
   /// The Householder QR of the last factor; meaningful only when route() is FactorRoute::householder.
   const Eigen::HouseholderQR<Matrix>& householder() const { return m_householder; }
@@ -58,7 +71,7 @@ class TriangularFactor {
 
   bool try_cholesky_qr2(const Matrix& x) {
     const Eigen::Index n = x.rows(), d = x.cols();
-    if (n < d || !squares_are_safe(x)) return false;
+    if (n < d) return false;
 
     m_gram.setZero(d, d);
     m_gram.template selfadjointView<Eigen::Lower>().rankUpdate(x.transpose());
@@ -82,11 +95,10 @@ class TriangularFactor {
 
   // XᵀX must neither overflow nor lose the leading entries' squares to underflow. Entries far below the largest
   // may underflow: their share of XᵀX is below rounding anyway.
-  static bool squares_are_safe(const Matrix& x) {
+  static bool squares_are_safe(Scalar largest, Eigen::Index rows) {
     using std::sqrt;
-    const Scalar largest = x.cwiseAbs().maxCoeff();
     const Scalar lowest = sqrt(std::numeric_limits<Scalar>::min()) / std::numeric_limits<Scalar>::epsilon();
-    const Scalar highest = sqrt(std::numeric_limits<Scalar>::max() / static_cast<Scalar>(x.rows())) / Scalar(4);
+    const Scalar highest = sqrt(std::numeric_limits<Scalar>::max() / static_cast<Scalar>(rows)) / Scalar(4);
     return largest > lowest && largest < highest;
   }
 
@@ -101,7 +113,8 @@ class TriangularFactor {
     return distance_squared <= Scalar(0.25);
   }
 
-  Matrix m_gram, m_r1, m_block, m_r;
+  Matrix m_gram, m_r1, m_block, m_r, m_scaled;
+  int m_exponent = 0;
   Eigen::LLT<Matrix, Eigen::Lower> m_cholesky;
   Eigen::HouseholderQR<Matrix> m_householder;
   FactorRoute m_route = FactorRoute::householder;
