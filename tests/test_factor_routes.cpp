@@ -97,7 +97,7 @@ TEMPLATE_TEST_CASE("entries whose squares overflow or underflow are rescaled exa
   }
 }
 
-TEST_CASE("fuzz finding: an interaction matrix with one weight of 2.7e225 and one of 1e-165", "[routes]") {
+TEST_CASE("fuzz findings: weights of 2.7e225, 3e296 and subnormal ones", "[routes]") {
   // libFuzzer (fuzz/fuzz_field.cpp) found these spectra coming out as zeros: Householder QR overflowed on the
   // squared norm of the 1e225 column. Both routes now rescale such factors first.
   std::mt19937_64 rng(69);
@@ -108,6 +108,18 @@ TEST_CASE("fuzz finding: an interaction matrix with one weight of 2.7e225 and on
   const attnspec::InteractionMatrix<double> interaction(query_weight, key_weight);
   require_same_spectrum(interaction.singular_values(),
                         dense_singular_values(query_weight.transpose() * key_weight), 1e-13);
+  // The second finding: a factor whose largest entry is subnormal (2^1052 is not a double) gave NaN. The result
+  // is now finite; its accuracy is not promised, because the other factor's columns span 180 decades and
+  // Householder's squared column norms underflow (docs/definitions.md: supported range).
+  const MatrixXd wide_range_query = (MatrixXd(2, 3) << 0.70, -1.03, 1.39e114, 0.52, -0.079, 3.01e296).finished();
+  const MatrixXd subnormal_key = (MatrixXd(2, 3) << 4.06326e-317, 0, 0, 0, 0, 0).finished();
+  const attnspec::InteractionMatrix<double> subnormal(wide_range_query, subnormal_key);
+  REQUIRE(subnormal.singular_values().size() == 2);
+  CHECK(subnormal.singular_values().allFinite());
+  CHECK(subnormal.singular_values().minCoeff() >= 0);
+  const MatrixXd alone = (MatrixXd(2, 3) << 0, 0, 3.0, 0, 0, 0).finished();
+  CHECK(attnspec::InteractionMatrix<double>(alone, subnormal_key).singular_values()(0) ==
+        Approx(3.0 * 4.06326e-317).epsilon(1e-6));
   const MatrixXd q = 1e200 * gaussian(40, 8, rng), k = 1e-100 * gaussian(30, 8, rng);
   const LogitEnergyField<double> field(q, k);
   require_same_spectrum(field.singular_values(), dense_singular_values(reference_field(q, k, field.scale(), true)),

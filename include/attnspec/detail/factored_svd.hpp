@@ -35,8 +35,8 @@ class FactoredSvd {
     m_core.noalias() = m_a.triangular.r() * m_b.triangular.r().transpose();
     m_routes = {m_a.triangular.route(), m_b.triangular.route()};
     m_core_svd.compute(m_core, with_vectors ? (Eigen::ComputeThinU | Eigen::ComputeThinV) : 0u);
-    set_singular_values(m_core_svd.singularValues(),
-                        std::ldexp(scale, m_a.triangular.exponent() + m_b.triangular.exponent()), caller);
+    set_singular_values(m_core_svd.singularValues(), scale, m_a.triangular.exponent() + m_b.triangular.exponent(),
+                        caller);
     if (with_vectors) {
       m_u = lift(m_a.triangular.householder(), m_core_svd.matrixU());
       m_v = lift(m_b.triangular.householder(), m_core_svd.matrixV());
@@ -65,7 +65,7 @@ class FactoredSvd {
     const Eigen::Index rank = std::min({a.rows(), b.rows(), a.cols()});
     const Eigen::VectorXd values =
         m_gram_eigen.eigenvalues().reverse().head(rank).cwiseMax(0.0).cwiseSqrt();  // ascending → descending
-    set_singular_values(values.cast<Scalar>(), scale, caller);
+    set_singular_values(values, scale, 0, caller);
     m_routes = {FactorRoute::gram, FactorRoute::gram};
     return *this;
   }
@@ -97,8 +97,10 @@ class FactoredSvd {
   // only the singular values, in double, so scales from 1e-150 to 1e150 neither overflow nor underflow inside the
   // factorisations.
   template <class Values>
-  void set_singular_values(const Values& unscaled, double scale, const char* caller) {
-    m_singular_values = (unscaled.template cast<double>() * scale).template cast<Scalar>();
+  void set_singular_values(const Values& unscaled, double scale, int exponent, const char* caller) {
+    const Eigen::VectorXd scaled = unscaled.template cast<double>() * scale;
+    m_singular_values = scaled.unaryExpr([exponent](double value) { return std::ldexp(value, exponent); })
+                            .template cast<Scalar>();
     if (!m_singular_values.allFinite()) {
       throw_invalid_argument(caller, "scale = ", scale, " times the largest singular value of the unscaled product (",
                              unscaled(0), ") overflows the scalar type");

@@ -43,8 +43,9 @@ class TriangularFactor {
     m_exponent = 0;
     const Scalar largest = x.cwiseAbs().maxCoeff();
     if (largest > 0 && !squares_are_safe(largest, x.rows())) {
-      m_exponent = std::ilogb(largest);
-      m_scaled = x * std::ldexp(Scalar(1), -m_exponent);
+      // Entry by entry: 2^(−exponent) itself is not representable when the largest entry is subnormal.
+      const int exponent = m_exponent = std::ilogb(largest);
+      m_scaled = x.unaryExpr([exponent](Scalar value) { return std::ldexp(value, -exponent); });
       input = &m_scaled;
     }
     if (!keep_q && largest > 0 && try_cholesky_qr2(*input)) {
