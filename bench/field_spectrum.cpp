@@ -29,37 +29,34 @@ void BM_FieldSpectrum(benchmark::State& state) {
   count_floor_flops(state, n, d);
 }
 
-template <typename Scalar>
-void BM_GramFloor(benchmark::State& state) {
+// Times the two d×d Gram matrices of Q and K, each formed by gram(x, result).
+template <typename Scalar, typename GramProduct>
+void time_gram_pair(benchmark::State& state, GramProduct gram) {
   const Eigen::Index n = state.range(0), d = state.range(1);
   using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
   const Matrix q = random_matrix(n, d, 1).cast<Scalar>(), k = random_matrix(n, d, 2).cast<Scalar>();
   Matrix gram_q(d, d), gram_k(d, d);
   for (auto _ : state) {
-    gram_q.noalias() = q.transpose() * q;
-    gram_k.noalias() = k.transpose() * k;
+    gram(q, gram_q);
+    gram(k, gram_k);
     benchmark::DoNotOptimize(gram_q.data());
     benchmark::DoNotOptimize(gram_k.data());
   }
   count_floor_flops(state, n, d);
 }
 
+template <typename Scalar>
+void BM_GramFloor(benchmark::State& state) {
+  time_gram_pair<Scalar>(state, [](const auto& x, auto& result) { result.noalias() = x.transpose() * x; });
+}
+
 // The same two Gram matrices by symmetric rank update (half the flops of the GEMM form).
 template <typename Scalar>
 void BM_GramFloorSyrk(benchmark::State& state) {
-  const Eigen::Index n = state.range(0), d = state.range(1);
-  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
-  const Matrix q = random_matrix(n, d, 1).cast<Scalar>(), k = random_matrix(n, d, 2).cast<Scalar>();
-  Matrix gram_q(d, d), gram_k(d, d);
-  for (auto _ : state) {
-    gram_q.setZero();
-    gram_k.setZero();
-    gram_q.template selfadjointView<Eigen::Lower>().rankUpdate(q.transpose());
-    gram_k.template selfadjointView<Eigen::Lower>().rankUpdate(k.transpose());
-    benchmark::DoNotOptimize(gram_q.data());
-    benchmark::DoNotOptimize(gram_k.data());
-  }
-  count_floor_flops(state, n, d);
+  time_gram_pair<Scalar>(state, [](const auto& x, auto& result) {
+    result.setZero();
+    result.template selfadjointView<Eigen::Lower>().rankUpdate(x.transpose());
+  });
 }
 
 void BM_DenseSvdOfMaterialisedField(benchmark::State& state) {

@@ -59,4 +59,13 @@ for index, (n, m, d, model_dim, flags) in enumerate([(6, 5, 3, 4, 1), (4, 4, 2, 
                                                       (3, 8, 5, 6, 29)]):
     values = rng.standard_normal(n * d + m * d + 2 * d * model_dim + 1).astype("<f8")
     write("field", f"head_{index}", bytes([n, m, d, model_dim, flags]) + values.tobytes())
+write("config", "gpt2", json.dumps({"model_type": "gpt2", "n_embd": 64, "n_head": 4, "n_layer": 2,
+                                      "n_positions": 128, "layer_norm_epsilon": 1e-5}).encode())
+write("config", "llama_gqa", json.dumps({"model_type": "llama", "hidden_size": 256, "num_attention_heads": 8,
+                                         "num_key_value_heads": 2, "num_hidden_layers": 4, "head_dim": 32,
+                                         "rope_scaling": None, "tie_word_embeddings": False}).encode())
+write("config", "qwen2_escapes", json.dumps({"model_type": "qwen2", "hidden_size": 96, "num_attention_heads": 3,
+                                             "num_hidden_layers": 1, "max_position_embeddings": 512,
+                                             "architectures": ["Qwen2ForCausalLM"], "note": "caf\u00e9 \"q\"\n",
+                                             "rms_norm_eps": -1.5e-6}, ensure_ascii=True).encode())
 print(f"seeds written under {root}", file=sys.stderr)

@@ -17,7 +17,7 @@ using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 RowMajor read_matrix(const char* path, Eigen::Index rows, Eigen::Index cols) {
   RowMajor m(rows, cols);
   std::ifstream file(path, std::ios::binary);
-  file.read(reinterpret_cast<char*>(m.data()), static_cast<std::streamsize>(sizeof(double) * m.size()));
+  file.read(reinterpret_cast<char*>(m.data()), static_cast<std::streamsize>(sizeof(double)) * m.size());
   if (!file || file.peek() != EOF) {
     std::fprintf(stderr, "spectra_cli: %s does not hold exactly %ldx%ld doubles\n", path, long(rows), long(cols));
     std::exit(2);

@@ -33,7 +33,9 @@ template <typename Scalar>
 VectorXd r_singular_values(const MatrixXd& x, FactorRoute* route = nullptr) {
   attnspec::detail::TriangularFactor<Scalar> factor;
   const MatrixX<Scalar> converted = x.cast<Scalar>();
-  const MatrixXd r = std::ldexp(1.0, factor.exponent()) * factor.compute(converted).template cast<double>();
+  // compute() sets exponent(), so it must run first (the operands of one `*` have no evaluation order).
+  const MatrixXd unscaled = factor.compute(converted).template cast<double>();
+  const MatrixXd r = std::ldexp(1.0, factor.exponent()) * unscaled;
   if (route) *route = factor.route();
   return dense_singular_values(r);
 }

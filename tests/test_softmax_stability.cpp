@@ -117,7 +117,7 @@ TEST_CASE("oracle 8: the a priori calculator on sigma = (3, 2, 1), n = m = 4", "
   REQUIRE(ranks.size() == 4);
   const double expected_b[] = {std::sqrt(7.0), 1.5, 0.5, 0};
   const double expected_tv[] = {0.5793194856, 0.3583573984, 0.1243530018, 0};
-  for (int k = 0; k < 4; ++k) {
+  for (std::size_t k = 0; k < 4; ++k) {
     CHECK(ranks[k].a_priori_max_oscillation == Approx(expected_b[k]).epsilon(1e-15).margin(1e-300));
     CHECK(ranks[k].a_priori_max_tv == Approx(expected_tv[k]).epsilon(1e-9).margin(1e-300));
   }

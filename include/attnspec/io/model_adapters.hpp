@@ -7,6 +7,7 @@
 #include <cmath>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "../head_slicing.hpp"
 #include "../interaction_matrix.hpp"
@@ -37,10 +38,9 @@ struct ModelConfig {
   Eigen::Index group_size() const { return query_heads / kv_heads; }
 };
 
-/// Reads config.json; the family comes from "model_type".
-inline ModelConfig read_model_config(const std::string& path) {
-  const std::vector<unsigned char> bytes = detail::read_whole_file(path);
-  const JsonValue root = parse_json(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), path);
+/// Interprets the text of a config.json; the family comes from "model_type". `path` names the source in errors.
+inline ModelConfig parse_model_config(std::string_view text, const std::string& path) {
+  const JsonValue root = parse_json(text, path);
   if (!root.is_object()) detail::throw_io_error(path, "is not a JSON object");
   auto integer = [&](const char* key, std::optional<std::uint64_t> fallback = std::nullopt) -> Eigen::Index {
     const JsonValue* value = root.find(key);
@@ -86,6 +86,12 @@ inline ModelConfig read_model_config(const std::string& path) {
   config.head_dim =
       config.family == ModelFamily::gpt2 ? implied : integer("head_dim", static_cast<std::uint64_t>(implied));
   return config;
+}
+
+/// Reads and interprets config.json.
+inline ModelConfig read_model_config(const std::string& path) {
+  const std::vector<unsigned char> bytes = detail::read_whole_file(path);
+  return parse_model_config(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), path);
 }
 
 /// How a head's weights are prepared before M is formed (see WeightPreparation).
