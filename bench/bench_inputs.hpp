@@ -3,10 +3,16 @@
 
 #include <benchmark/benchmark.h>
 
+#include <attnspec/logit_energy_field.hpp>
+
 #include <Eigen/Core>
 #include <random>
 
 namespace attnspec_bench {
+
+// Short names for the field algorithms, as they appear in the benchmark names.
+constexpr auto kAccurate = attnspec::FieldAlgorithm::accurate;
+constexpr auto kGram = attnspec::FieldAlgorithm::gram;
 
 inline Eigen::MatrixXd random_matrix(Eigen::Index rows, Eigen::Index cols, unsigned seed) {
   std::mt19937_64 rng(seed);

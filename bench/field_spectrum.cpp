@@ -11,6 +11,8 @@
 namespace {
 
 using attnspec_bench::count_floor_flops;
+using attnspec_bench::kAccurate;
+using attnspec_bench::kGram;
 using attnspec_bench::random_matrix;
 
 template <typename Scalar, attnspec::FieldAlgorithm algorithm>
@@ -85,9 +87,6 @@ void BM_FieldSpectrumMillionTokens(benchmark::State& state) {
   state.counters["cholesky_qr2"] = field.query_route() == attnspec::FactorRoute::cholesky_qr2 ? 1 : 0;
   count_floor_flops(state, n, d);
 }
-
-constexpr auto kAccurate = attnspec::FieldAlgorithm::accurate;
-constexpr auto kGram = attnspec::FieldAlgorithm::gram;
 
 void field_shapes(benchmark::internal::Benchmark* b) {
   b->ArgsProduct({{256, 1024, 2048, 4096, 8192}, {64, 128}})->Unit(benchmark::kMillisecond);

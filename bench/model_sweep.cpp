@@ -10,6 +10,8 @@
 
 namespace {
 
+using attnspec_bench::kAccurate;
+using attnspec_bench::kGram;
 using attnspec_bench::random_matrix;
 
 template <typename Scalar, attnspec::FieldAlgorithm algorithm>
@@ -37,9 +39,6 @@ void BM_ModelSweep(benchmark::State& state) {
   state.counters["heads/s"] =
       benchmark::Counter(double(units.size()) * double(state.iterations()), benchmark::Counter::kIsRate);
 }
-
-constexpr auto kAccurate = attnspec::FieldAlgorithm::accurate;
-constexpr auto kGram = attnspec::FieldAlgorithm::gram;
 
 void sweep_runs(benchmark::internal::Benchmark* b) {
   b->Args({2048, 128, 1})->Args({2048, 128, 2})->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();

@@ -3,6 +3,7 @@
 # -Wall -Wextra -Wpedantic -Wconversion -Werror, plus a bounded run of each libFuzzer target
 # (CMakePresets.json, preset "sanitize"; ATTNSPEC_FUZZ_SECONDS=<n> changes the fuzzing time, 60 s by default).
 # The consumer tests are left out: they build separate downstream projects that the sanitizer flags do not reach.
+# docs/reliability.md says what this covers and what it found.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh clang libclang-rt-14-dev libomp-14-dev

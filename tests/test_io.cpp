@@ -359,6 +359,17 @@ TEST_CASE("broken checkpoints: missing tensors, contradicting shapes, bad index 
       bad_groups / "config.json",
       R"({"model_type":"llama","hidden_size":24,"num_attention_heads":6,"num_key_value_heads":4,"num_hidden_layers":2})");
   require_io_error([&] { io::ModelWeights((bad_groups).string()); }, {"6 query heads", "4 KV heads"});
+  // A fuzz_config finding: heads of size 0 were accepted when hidden_size < num_attention_heads.
+  require_io_error(
+      [] {
+        io::parse_model_config(
+            R"({"model_type":"qwen2","hidden_size":2,"num_attention_heads":3,"num_hidden_layers":1})", "tiny.json");
+      },
+      {"tiny.json", "no \"head_dim\"", "model size 2 over 3 query heads", "size 0"});
+  CHECK(io::parse_model_config(
+            R"({"model_type":"llama","hidden_size":2,"num_attention_heads":3,"num_hidden_layers":1,"head_dim":4})",
+            "explicit.json")
+            .head_dim == 4);
   const fs::path unknown = make("unknown");
   write(unknown / "config.json", R"({"model_type":"bert","hidden_size":24})");
   require_io_error([&] { io::ModelWeights((unknown).string()); }, {"model_type \"bert\""});

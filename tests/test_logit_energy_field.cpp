@@ -264,6 +264,16 @@ TEST_CASE("field errors name the function, the argument and the shapes", "[field
   FieldOptions huge;
   huge.scale = 1e300;
   require_invalid_argument([&] { LogitEnergyField<double> f(q * 1e10, k, huge); }, {"overflows"});
+  // A fuzz_field finding: keys of ±1e308 are finite, their differences are not.
+  bad = k;
+  bad(0, 2) = 1.5e308;
+  bad(4, 2) = -1.5e308;
+  require_invalid_argument([&] { LogitEnergyField<double> f(q, bad); },
+                           {"LogitEnergyField", "centring K (12x8) overflows", "1.5e+308", "FieldOptions::scale"});
+  FieldOptions raw;
+  raw.center_rows = false;
+  // Uncentred, the same keys give σ₁ beyond double's range, reported at its true size.
+  require_invalid_argument([&] { LogitEnergyField<double> f(q, bad, raw); }, {"e+308) overflows the scalar type"});
 
   LogitEnergyField<double> no_vectors(q, k);
   require_invalid_argument([&] { (void)no_vectors.left_singular_vectors(); },

@@ -79,7 +79,15 @@ class LogitEnergyField {
     // Checked after conversion, so a double too large for float is caught as well as NaN and Inf.
     detail::require_finite(function, "Q", m_queries);
     detail::require_finite(function, "K", m_keys);
-    if (options.center_rows) center_keys(m_keys);
+    if (options.center_rows) {
+      center_keys(m_keys);
+      // Differences of keys overflow only for entries within a factor of two of the largest finite value.
+      if (!m_keys.allFinite()) {
+        detail::throw_invalid_argument(function, "centring K (", detail::shape_of(m_keys), ") overflows: its largest |entry| ",
+                                       keys.cwiseAbs().maxCoeff(), " is too close to the largest finite value; "
+                                       "scale the keys down and put the factor into FieldOptions::scale");
+      }
+    }
 
     m_options = options;
     m_scale = scale;

@@ -102,8 +102,10 @@ class FactoredSvd {
     m_singular_values = scaled.unaryExpr([exponent](double value) { return std::ldexp(value, exponent); })
                             .template cast<Scalar>();
     if (!m_singular_values.allFinite()) {
+      // long double: the product's own σ₁ may lie beyond double's range once the power of two is put back.
       throw_invalid_argument(caller, "scale = ", scale, " times the largest singular value of the unscaled product (",
-                             unscaled(0), ") overflows the scalar type");
+                             std::ldexp(static_cast<long double>(unscaled(0)), exponent),
+                             ") overflows the scalar type");
     }
   }
 

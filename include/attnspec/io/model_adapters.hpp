@@ -83,6 +83,10 @@ inline ModelConfig parse_model_config(std::string_view text, const std::string& 
     detail::throw_io_error(path, "n_embd = ", config.model_dim, " is not a multiple of n_head = ", config.query_heads);
   }
   const Eigen::Index implied = config.model_dim / config.query_heads;
+  if (implied == 0 && (config.family == ModelFamily::gpt2 || root.find("head_dim") == nullptr)) {
+    detail::throw_io_error(path, "gives no \"head_dim\", and the model size ", config.model_dim, " over ",
+                           config.query_heads, " query heads leaves heads of size 0");
+  }
   config.head_dim =
       config.family == ModelFamily::gpt2 ? implied : integer("head_dim", static_cast<std::uint64_t>(implied));
   return config;
