@@ -24,6 +24,13 @@ fs::path fixtures() {
   return directory;
 }
 
+// The spectra numpy computed for the fixtures (expected.json, written by make_io_fixtures.py).
+io::JsonValue expected_spectra() {
+  std::ifstream file(fixtures() / "expected.json");
+  const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  return io::parse_json(text, "expected.json");
+}
+
 // The formula make_io_fixtures.py writes: flat index / 3 - 2.
 MatrixXd formula(Index rows, Index cols) {
   MatrixXd m(rows, cols);
@@ -252,9 +259,7 @@ TEST_CASE("JSON strings, escapes and numbers parse exactly", "[io][json]") {
 }
 
 TEST_CASE("fake checkpoints: every family's per-head M matches independent slicing", "[io][checkpoint]") {
-  std::ifstream expected_file(fixtures() / "expected.json");
-  const std::string text((std::istreambuf_iterator<char>(expected_file)), std::istreambuf_iterator<char>());
-  const io::JsonValue expected = io::parse_json(text, "expected.json");
+  const io::JsonValue expected = expected_spectra();
   auto reference = [&](const std::string& family, const std::string& key) {
     const io::JsonValue& values = *expected.find(family)->find(key);
     VectorXd sigma(static_cast<Index>(values.items.size()));
@@ -301,9 +306,7 @@ TEST_CASE("fake checkpoints: every family's per-head M matches independent slici
 }
 
 TEST_CASE("activation dumps: npy directories and safetensors give the same fields as numpy", "[io][dump]") {
-  std::ifstream expected_file(fixtures() / "expected.json");
-  const std::string text((std::istreambuf_iterator<char>(expected_file)), std::istreambuf_iterator<char>());
-  const io::JsonValue expected = *io::parse_json(text, "expected.json").find("gpt2");
+  const io::JsonValue expected = *expected_spectra().find("gpt2");
   for (const char* dump_name : {"gpt2_dump_npy", "gpt2_dump.safetensors"}) {
     const io::ActivationDump dump((fixtures() / dump_name).string());
     for (Index layer = 0; layer < 2; ++layer) {

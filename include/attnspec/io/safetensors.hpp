@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -139,7 +140,6 @@ inline SafetensorsHeader parse_safetensors_header(const unsigned char* bytes, st
   return header;
 }
 
-/// A safetensors file, memory-mapped and validated on open. Views stay valid while this object lives.
 /// The element type attnspec reads for a safetensors dtype (F16, BF16, F32, F64); nothing for the others.
 inline std::optional<ElementType> safetensors_element_type(std::string_view dtype) {
   if (dtype == "F16") return ElementType::float16;
@@ -149,10 +149,13 @@ inline std::optional<ElementType> safetensors_element_type(std::string_view dtyp
   return std::nullopt;
 }
 
+/// A safetensors file, memory-mapped and validated on open. Views stay valid while this object lives.
 class SafetensorsFile {
  public:
   explicit SafetensorsFile(const std::string& path)
-      : m_file(path), m_header(parse_safetensors_header(m_file.data(), m_file.size(), path)) {}
+      : m_file(path), m_header(parse_safetensors_header(m_file.data(), m_file.size(), path)) {
+    for (std::size_t i = 0; i < m_header.entries.size(); ++i) m_entry_of.emplace(m_header.entries[i].name, i);
+  }
 
   const std::string& path() const { return m_file.path(); }
   const std::vector<SafetensorsEntry>& entries() const { return m_header.entries; }
@@ -160,10 +163,8 @@ class SafetensorsFile {
 
   /// The entry called `name`, or nullptr.
   const SafetensorsEntry* find(std::string_view name) const {
-    for (const auto& entry : m_header.entries) {
-      if (entry.name == name) return &entry;
-    }
-    return nullptr;
+    const auto found = m_entry_of.find(name);
+    return found == m_entry_of.end() ? nullptr : &m_header.entries[found->second];
   }
 
   /// A zero-copy view of tensor `name` (F16, BF16, F32 or F64).
@@ -182,6 +183,7 @@ class SafetensorsFile {
  private:
   MappedFile m_file;
   SafetensorsHeader m_header;
+  std::map<std::string, std::size_t, std::less<>> m_entry_of;  // name -> index into m_header.entries
 };
 
 }  // namespace attnspec::io
