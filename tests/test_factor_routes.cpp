@@ -20,10 +20,10 @@ namespace {
 /// rows×cols with singular values logspaced from 1 down to 1/condition, between random orthonormal bases.
 MatrixXd with_condition(Index rows, Index cols, double condition, std::mt19937_64& rng) {
   const Index r = std::min(rows, cols);
-  const MatrixXd left = Eigen::HouseholderQR<MatrixXd>(gaussian(rows, r, rng)).householderQ() *
-                        MatrixXd::Identity(rows, r);
-  const MatrixXd right = Eigen::HouseholderQR<MatrixXd>(gaussian(cols, r, rng)).householderQ() *
-                         MatrixXd::Identity(cols, r);
+  const MatrixXd left =
+      Eigen::HouseholderQR<MatrixXd>(gaussian(rows, r, rng)).householderQ() * MatrixXd::Identity(rows, r);
+  const MatrixXd right =
+      Eigen::HouseholderQR<MatrixXd>(gaussian(cols, r, rng)).householderQ() * MatrixXd::Identity(cols, r);
   VectorXd sigma(r);
   for (Index i = 0; i < r; ++i) sigma(i) = std::pow(condition, -double(i) / double(std::max<Index>(r - 1, 1)));
   return left * sigma.asDiagonal() * right.transpose();
@@ -108,8 +108,8 @@ TEST_CASE("fuzz findings: weights of 2.7e225, 3e296 and subnormal ones", "[route
   key_weight(3, 4) = -2.7444e225;
   key_weight(1, 4) = -6.81653e-165;
   const attnspec::InteractionMatrix<double> interaction(query_weight, key_weight);
-  require_same_spectrum(interaction.singular_values(),
-                        dense_singular_values(query_weight.transpose() * key_weight), 1e-13);
+  require_same_spectrum(interaction.singular_values(), dense_singular_values(query_weight.transpose() * key_weight),
+                        1e-13);
   // The second finding: a factor whose largest entry is subnormal (2^1052 is not a double) gave NaN. The result
   // is now finite; its accuracy is not promised, because the other factor's columns span 180 decades and
   // Householder's squared column norms underflow (docs/definitions.md: supported range).

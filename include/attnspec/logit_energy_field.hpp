@@ -70,8 +70,9 @@ class LogitEnergyField {
     const double scale = options.scale.value_or(1.0 / std::sqrt(static_cast<double>(queries.cols())));
     detail::require_positive_finite(function, "scale", scale);
     if (options.algorithm == FieldAlgorithm::gram && options.compute_vectors) {
-      detail::throw_invalid_argument(function, "FieldAlgorithm::gram computes singular values only; "
-                                               "compute_vectors needs FieldAlgorithm::accurate");
+      detail::throw_invalid_argument(function,
+                                     "FieldAlgorithm::gram computes singular values only; "
+                                     "compute_vectors needs FieldAlgorithm::accurate");
     }
 
     m_queries = queries.template cast<Scalar>();
@@ -83,8 +84,9 @@ class LogitEnergyField {
       center_keys(m_keys);
       // Differences of keys overflow only for entries within a factor of two of the largest finite value.
       if (!m_keys.allFinite()) {
-        detail::throw_invalid_argument(function, "centring K (", detail::shape_of(m_keys), ") overflows: its largest |entry| ",
-                                       keys.cwiseAbs().maxCoeff(), " is too close to the largest finite value; "
+        detail::throw_invalid_argument(function, "centring K (", detail::shape_of(m_keys),
+                                       ") overflows: its largest |entry| ", keys.cwiseAbs().maxCoeff(),
+                                       " is too close to the largest finite value; "
                                        "scale the keys down and put the factor into FieldOptions::scale");
       }
     }

@@ -31,7 +31,8 @@ class FactoredSvd {
                        const char* caller) {
     m_has_vectors = with_vectors;
     // Lifting the core's vectors needs Q, which only the Householder route keeps (implicitly).
-    for_both(threads, [&](FactorWork& factor, const Matrix& x) { factor.triangular.compute(x, with_vectors); }, a, b);
+    for_both(
+        threads, [&](FactorWork& factor, const Matrix& x) { factor.triangular.compute(x, with_vectors); }, a, b);
     m_core.noalias() = m_a.triangular.r() * m_b.triangular.r().transpose();
     m_routes = {m_a.triangular.route(), m_b.triangular.route()};
     m_core_svd.compute(m_core, with_vectors ? (Eigen::ComputeThinU | Eigen::ComputeThinV) : 0u);
@@ -55,10 +56,12 @@ class FactoredSvd {
     m_has_vectors = false;
     m_u.resize(0, 0);
     m_v.resize(0, 0);
-    for_both(threads, [](FactorWork& factor, const Matrix& x) { gram_in_double(x, factor.gram, factor.block); }, a, b);
+    for_both(
+        threads, [](FactorWork& factor, const Matrix& x) { gram_in_double(x, factor.gram, factor.block); }, a, b);
     if (!m_a.gram.allFinite() || !m_b.gram.allFinite()) {
-      throw_invalid_argument(caller, "the Gram matrices of the factors overflow double; entries this large need "
-                                     "FieldAlgorithm::accurate");
+      throw_invalid_argument(caller,
+                             "the Gram matrices of the factors overflow double; entries this large need "
+                             "FieldAlgorithm::accurate");
     }
     const Eigen::MatrixXd symmetric = congruence_by_root(m_a.gram, m_b.gram);
     m_gram_eigen.compute(symmetric, Eigen::EigenvaluesOnly);
@@ -99,8 +102,8 @@ class FactoredSvd {
   template <class Values>
   void set_singular_values(const Values& unscaled, double scale, int exponent, const char* caller) {
     const Eigen::VectorXd scaled = unscaled.template cast<double>() * scale;
-    m_singular_values = scaled.unaryExpr([exponent](double value) { return std::ldexp(value, exponent); })
-                            .template cast<Scalar>();
+    m_singular_values =
+        scaled.unaryExpr([exponent](double value) { return std::ldexp(value, exponent); }).template cast<Scalar>();
     if (!m_singular_values.allFinite()) {
       // long double: the product's own σ₁ may lie beyond double's range once the power of two is put back.
       throw_invalid_argument(caller, "scale = ", scale, " times the largest singular value of the unscaled product (",
@@ -149,9 +152,8 @@ class FactoredSvd {
       return lower.transpose() * gram_b * lower;
     }
     const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(gram_a);
-    const Eigen::MatrixXd root =
-        eigen.eigenvectors() * eigen.eigenvalues().cwiseMax(0.0).cwiseSqrt().asDiagonal() *
-        eigen.eigenvectors().transpose();
+    const Eigen::MatrixXd root = eigen.eigenvectors() * eigen.eigenvalues().cwiseMax(0.0).cwiseSqrt().asDiagonal() *
+                                 eigen.eigenvectors().transpose();
     return root * gram_b * root;
   }
 
