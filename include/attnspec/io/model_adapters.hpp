@@ -83,12 +83,13 @@ inline ModelConfig parse_model_config(std::string_view text, const std::string& 
     detail::throw_io_error(path, "n_embd = ", config.model_dim, " is not a multiple of n_head = ", config.query_heads);
   }
   const Eigen::Index implied = config.model_dim / config.query_heads;
-  if (implied == 0 && (config.family == ModelFamily::gpt2 || root.find("head_dim") == nullptr)) {
+  config.head_dim =
+      config.family == ModelFamily::gpt2 ? implied : integer("head_dim", static_cast<std::uint64_t>(implied));
+  // integer() refuses an explicit 0, so a zero here is the size implied by fewer model dimensions than heads.
+  if (config.head_dim == 0) {
     detail::throw_io_error(path, "gives no \"head_dim\", and the model size ", config.model_dim, " over ",
                            config.query_heads, " query heads leaves heads of size 0");
   }
-  config.head_dim =
-      config.family == ModelFamily::gpt2 ? implied : integer("head_dim", static_cast<std::uint64_t>(implied));
   return config;
 }
 
