@@ -1,12 +1,15 @@
-// The main job: a host inference engine (examples/gpt2/gpt2_forward.hpp) runs GPT-2 checkpoints on held-out text,
-// hands every head's queries, keys and W_Q/W_K slices to the attnspec pipeline, and prints the paper's table —
-// per model, text and length: k@0.9 of the field E~ and of M (min / median / max over heads), the effective-rank
-// gap, and the worst-row TV at k@0.9 of E~ (certified and measured). Writes report.json, heads.csv and one
-// spectra_<model>.svg per model to the output folder.
+// The main job: a host inference engine (examples/decoder/decoder_forward.hpp) runs checkpoints of any family
+// attnspec reads (GPT-2, Llama, Mistral, Qwen-2) on held-out text, hands every head's queries, keys and W_Q/W_K
+// slices to the attnspec pipeline layer by layer as the forward pass streams, and prints the paper's table — per
+// model, text and length: k@0.9 of the field E~ and of M (min / median / max over heads), the effective-rank gap,
+// and the worst-row TV at k@0.9 of E~ (certified and measured). For rotary models a second row analyses the
+// queries and keys before the rotation, to show how much of the field's structure comes from positions. Writes
+// report.json, heads.csv and one spectra_<model>[_pre_rope].svg per model to the output folder.
 //
 //   paper_table --model NAME=DIR [--model ...] --text PATH [--text ...] [--tokens 512,1024] [--out DIR]
 //
-// A text is read as bytes (the shipped models are byte-level) or, if it ends in .npy, as token ids.
+// A text is read as bytes (the shipped models are byte-level) or, if it ends in .npy, as token ids (int32 or
+// int64, e.g. from a real model's tokenizer).
 #include <attnspec/io/model_adapters.hpp>
 #include <attnspec/io/npy.hpp>
 #include <attnspec/io/report_writers.hpp>
@@ -23,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "gpt2/gpt2_forward.hpp"
+#include "decoder/decoder_forward.hpp"
 
 namespace {
 
@@ -68,44 +71,47 @@ Arguments parse(int argc, char** argv) {
   return args;
 }
 
-// The first `count` tokens of a text: its bytes (the shipped models are byte-level), or, for a .npy file, the
-// token ids stored in it (as float64, e.g. from a BPE tokenizer for a real GPT-2).
-std::vector<int> read_tokens(const std::string& path, Eigen::Index count) {
-  std::vector<int> tokens;
+// The first `count` tokens of a text: its bytes (the shipped models are byte-level), or the token ids of a .npy
+// file (int32 or int64, from a real tokenizer).
+std::vector<std::int64_t> read_tokens(const std::string& path, Eigen::Index count, Eigen::Index vocab_size) {
+  std::vector<std::int64_t> tokens;
   if (std::filesystem::path(path).extension() == ".npy") {
-    const Eigen::VectorXd ids = attnspec::io::read_npy(path).matrix<double>().reshaped();
-    for (Eigen::Index i = 0; i < std::min(count, ids.size()); ++i) tokens.push_back(static_cast<int>(ids(i)));
+    tokens = attnspec::io::read_token_ids(path, vocab_size);
   } else {
     std::ifstream file(path, std::ios::binary);
     if (!file) throw attnspec::io_error("[attnspec.io_error] " + path + ": cannot open");
     const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-    for (std::size_t i = 0; i < std::min<std::size_t>(static_cast<std::size_t>(count), text.size()); ++i) {
-      tokens.push_back(static_cast<unsigned char>(text[i]));
-    }
+    for (const char byte : text) tokens.push_back(static_cast<unsigned char>(byte));
   }
   if (static_cast<Eigen::Index>(tokens.size()) < count) {
     throw attnspec::invalid_argument("[attnspec.invalid_argument] paper_table: " + path + " has " +
                                      std::to_string(tokens.size()) + " tokens, fewer than the " +
                                      std::to_string(count) + " asked for");
   }
+  tokens.resize(static_cast<std::size_t>(count));
   return tokens;
 }
 
-// Mean next-byte loss of the forward pass in bits: a check that the engine computes a language model.
-double bits_per_byte(const gpt2::Matrix& logits, const std::vector<int>& tokens) {
-  double total = 0;
-  for (Eigen::Index t = 0; t + 1 < logits.rows(); ++t) {
-    const auto row = logits.row(t).cast<double>().array();
-    const double top = row.maxCoeff();
-    total += top + std::log((row - top).exp().sum()) - row(tokens[static_cast<std::size_t>(t + 1)]);
+/// Which queries and keys a run analysed.
+enum class Positions { learned, rotated, before_rotation };
+
+const char* positions_label(Positions positions) {
+  switch (positions) {
+    case Positions::learned:
+      return "learned";
+    case Positions::rotated:
+      return "RoPE";
+    case Positions::before_rotation:
+      return "pre-RoPE";
   }
-  return total / double(logits.rows() - 1) / std::log(2.0);
+  return "";
 }
 
 struct Run {
   std::string model, text;
   Eigen::Index tokens;
-  double bits_per_byte;
+  double bits_per_token;
+  Positions positions;
   attnspec::ModelReport report;
 };
 
@@ -116,19 +122,50 @@ std::string spread(const attnspec::Spread& s, const char* format) {
 }
 
 void print_table(const std::vector<Run>& runs) {
-  std::printf("%-8s %-20s %5s %6s  %-14s %-14s %-17s %-15s %-15s\n", "model", "text", "n", "bits/B", "k@0.9 E~",
-              "k@0.9 M", "eff.-rank gap", "TV cert.", "TV meas.");
-  std::printf("%-8s %-20s %5s %6s  %-14s %-14s %-17s %-15s %-15s\n", "", "", "", "", "min/med/max", "min/med/max",
-              "min/med/max", "median/max", "median/max");
+  std::printf("%-14s %-19s %5s %6s %-8s  %-14s %-14s %-17s %-15s %-15s\n", "model", "text", "n", "bits/tok", "Q/K",
+              "k@0.9 E~", "k@0.9 M", "eff.-rank gap", "TV cert.", "TV meas.");
+  std::printf("%-14s %-19s %5s %6s %-8s  %-14s %-14s %-17s %-15s %-15s\n", "", "", "", "", "", "min/med/max",
+              "min/med/max", "min/med/max", "median/max", "median/max");
   for (const Run& run : runs) {
     const attnspec::LayerSummary& all = run.report.overall;
     char certified[32], measured[32];
     std::snprintf(certified, sizeof certified, "%.3f/%.3f", all.certified_max_tv.median, all.certified_max_tv.max);
     std::snprintf(measured, sizeof measured, "%.3f/%.3f", all.measured_max_tv.median, all.measured_max_tv.max);
-    std::printf("%-8s %-20s %5ld %6.2f  %-14s %-14s %-17s %-15s %-15s\n", run.model.c_str(), run.text.c_str(),
-                static_cast<long>(run.tokens), run.bits_per_byte, spread(all.field_rank, "%.0f/%.1f/%.0f").c_str(),
-                spread(all.interaction_rank, "%.0f/%.1f/%.0f").c_str(),
+    std::printf("%-14s %-19s %5ld %6.2f %-8s  %-14s %-14s %-17s %-15s %-15s\n", run.model.c_str(), run.text.c_str(),
+                static_cast<long>(run.tokens), run.bits_per_token, positions_label(run.positions),
+                spread(all.field_rank, "%.0f/%.1f/%.0f").c_str(), spread(all.interaction_rank, "%.0f/%.1f/%.0f").c_str(),
                 spread(all.effective_rank_gap, "%.1f/%.1f/%.1f").c_str(), certified, measured);
+  }
+}
+
+// One plot per model and kind of Q/K: every head of every text at the model's longest length.
+void write_plots(const std::string& out, const std::vector<Run>& runs) {
+  std::vector<std::pair<std::string, Positions>> written;
+  for (const Run& run : runs) {
+    const std::pair<std::string, Positions> key{run.model, run.positions};
+    if (std::find(written.begin(), written.end(), key) != written.end()) continue;
+    written.push_back(key);
+    attnspec::ModelReport pooled;
+    Eigen::Index longest = 0;
+    for (const Run& other : runs) {
+      if (other.model == run.model) longest = std::max(longest, other.tokens);
+    }
+    bool first_text = true;
+    for (const Run& other : runs) {
+      if (other.model != run.model || other.positions != run.positions || other.tokens != longest) continue;
+      pooled.options = other.report.options;
+      for (attnspec::HeadReport head : other.report.heads) {
+        if (!first_text) head.interaction.reset();  // M does not depend on the text: draw each head's once
+        pooled.heads.push_back(std::move(head));
+      }
+      first_text = false;
+    }
+    attnspec::summarise_layers(pooled);
+    const bool before = run.positions == Positions::before_rotation;
+    attnspec::io::SvgPlotOptions plot;
+    plot.title = run.model + ": cumulative variance of Ẽ" + (before ? " before RoPE" : "") +
+                 " (every head on every text, n = " + std::to_string(longest) + ") and M";
+    attnspec::io::write_svg_plot(out + "/spectra_" + run.model + (before ? "_pre_rope" : "") + ".svg", pooled, plot);
   }
 }
 
@@ -141,59 +178,60 @@ void write_outputs(const std::string& out, const std::vector<Run>& runs) {
     const attnspec::io::Provenance provenance = {{"model", run.model},
                                                  {"text", run.text},
                                                  {"tokens", std::to_string(run.tokens)},
-                                                 {"bits_per_byte", attnspec::io::json_double(run.bits_per_byte)},
-                                                 {"forward_pass", "examples/gpt2/gpt2_forward.hpp (float)"}};
+                                                 {"bits_per_token", attnspec::io::json_double(run.bits_per_token)},
+                                                 {"queries_keys", positions_label(run.positions)},
+                                                 {"forward_pass", "examples/decoder/decoder_forward.hpp (float)"}};
     json += (i ? ",\n" : "\n") + attnspec::io::json_report(run.report, provenance);
     std::stringstream rows(attnspec::io::csv_report(run.report));
     std::string line;
     std::getline(rows, line);
-    if (i == 0) csv += "model,text,tokens," + line + "\n";
-    while (std::getline(rows, line))
-      csv += run.model + "," + run.text + "," + std::to_string(run.tokens) + "," + line + "\n";
+    if (i == 0) csv += "model,text,tokens,queries_keys," + line + "\n";
+    while (std::getline(rows, line)) {
+      csv += run.model + "," + run.text + "," + std::to_string(run.tokens) + "," + positions_label(run.positions) +
+             "," + line + "\n";
+    }
   }
   attnspec::io::write_file_atomically(out + "/report.json", json + "]}\n");
   attnspec::io::write_file_atomically(out + "/heads.csv", csv);
-  // One plot per model: every head of every text at the longest length.
-  std::vector<std::string> written;
-  for (const Run& run : runs) {
-    if (std::find(written.begin(), written.end(), run.model) != written.end()) continue;
-    written.push_back(run.model);
-    attnspec::ModelReport pooled;
-    Eigen::Index longest = 0;
-    for (const Run& other : runs) {
-      if (other.model == run.model) longest = std::max(longest, other.tokens);
-    }
-    bool first_text = true;
-    for (const Run& other : runs) {
-      if (other.model != run.model || other.tokens != longest) continue;
-      pooled.options = other.report.options;
-      for (attnspec::HeadReport head : other.report.heads) {
-        if (!first_text) head.interaction.reset();  // M does not depend on the text: draw each head's once
-        pooled.heads.push_back(std::move(head));
-      }
-      first_text = false;
-    }
-    pooled.overall = attnspec::detail::summarise(-1, [&] {
-      std::vector<const attnspec::HeadReport*> heads;
-      for (const auto& head : pooled.heads) heads.push_back(&head);
-      return heads;
-    }());
-    attnspec::io::SvgPlotOptions plot;
-    plot.title =
-        run.model + ": cumulative variance of Ẽ (every head on every text, n = " + std::to_string(longest) + ") and M";
-    attnspec::io::write_svg_plot(out + "/spectra_" + run.model + ".svg", pooled, plot);
-  }
+  write_plots(out, runs);
+}
+
+// The heads of one layer, from one forward pass's queries and keys ([seq, heads·d]) and the checkpoint's weights.
+std::vector<attnspec::HeadReport> analyse_layer(const attnspec::io::ModelWeights& weights, Eigen::Index layer,
+                                                const decoder::Matrix& queries, const decoder::Matrix& keys,
+                                                const attnspec::PipelineOptions& options) {
+  const attnspec::io::ModelConfig& config = weights.config();
+  const Eigen::Index d = config.head_dim;
+  std::vector<attnspec::HeadId> units = attnspec::model_heads(1, config.query_heads, config.kv_heads);
+  for (attnspec::HeadId& unit : units) unit.layer = layer;
+  auto load = [&](const attnspec::HeadId& id) {
+    auto head_weights = weights.heads<double>(id.layer, id.first_query_head, 1);
+    attnspec::HeadInput<double> input;
+    input.queries = queries.middleCols(id.first_query_head * d, d).cast<double>();
+    input.keys = keys.middleCols(id.kv_head * d, d).cast<double>();
+    input.query_weight = std::move(head_weights.query_weight);
+    input.key_weight = std::move(head_weights.key_weight);
+    input.preparation = head_weights.preparation;
+    return input;
+  };
+  return attnspec::analyse_model<double>(units, load, options).heads;
 }
 
 int run(const Arguments& args) {
   std::vector<Run> runs;
-  std::size_t done_units = 0;
-  for (const auto& [name, directory] : args.models) {
-    const attnspec::io::ModelWeights weights(directory);
-    const gpt2::Model model(weights);
+  std::size_t done_heads = 0, total_heads = 0;
+  std::vector<std::unique_ptr<attnspec::io::ModelWeights>> checkpoints;
+  for (const auto& model_argument : args.models) {
+    checkpoints.push_back(std::make_unique<attnspec::io::ModelWeights>(model_argument.second));
+    const attnspec::io::ModelConfig& config = checkpoints.back()->config();
+    total_heads += args.texts.size() * args.tokens.size() * static_cast<std::size_t>(config.layers * config.query_heads) *
+                   (config.rotary ? 2 : 1);
+  }
+  for (std::size_t m = 0; m < args.models.size(); ++m) {
+    const auto& [name, directory] = args.models[m];
+    const attnspec::io::ModelWeights& weights = *checkpoints[m];
+    const decoder::Model model(weights);
     const attnspec::io::ModelConfig& config = model.config();
-    const std::size_t total = args.models.size() * args.texts.size() * args.tokens.size() *
-                              static_cast<std::size_t>(config.layers * config.query_heads);
     for (const std::string& text : args.texts) {
       for (const Eigen::Index n : args.tokens) {
         if (n > config.context) {
@@ -201,39 +239,38 @@ int run(const Arguments& args) {
                                            " exceeds the context of " + directory + " (" +
                                            std::to_string(config.context) + ")");
         }
-        const std::vector<int> tokens = read_tokens(text, n);
-        const gpt2::ForwardResult forward = model.forward(tokens);
-        const Eigen::Index d = config.head_dim;
-        auto load = [&](const attnspec::HeadId& id) {
-          const auto layer = static_cast<std::size_t>(id.layer);
-          auto head_weights = weights.heads<double>(id.layer, id.first_query_head, 1);
-          attnspec::HeadInput<double> input;
-          input.queries = forward.queries[layer].middleCols(id.first_query_head * d, d).cast<double>();
-          input.keys = forward.keys[layer].middleCols(id.kv_head * d, d).cast<double>();
-          input.query_weight = std::move(head_weights.query_weight);
-          input.key_weight = std::move(head_weights.key_weight);
-          input.preparation = head_weights.preparation;
-          return input;
-        };
+        const std::vector<std::int64_t> tokens = read_tokens(text, n, model.vocab_size());
         attnspec::PipelineOptions options;
-        if (isatty(STDERR_FILENO)) {
-          const std::size_t before = done_units;
-          options.progress = [before, total](std::size_t done, std::size_t) {
-            std::fprintf(stderr, "\r%zu/%zu heads analysed", before + done, total);
-            return true;
+        const std::string stem = std::filesystem::path(text).stem().string();
+        Run rotated{name, stem, n, 0, config.rotary ? Positions::rotated : Positions::learned, {}};
+        Run before{name, stem, n, 0, Positions::before_rotation, {}};
+        const decoder::Matrix hidden = model.forward(tokens, [&](const decoder::LayerActivations& layer) {
+          auto append = [&](Run& into, const decoder::Matrix& queries, const decoder::Matrix& keys) {
+            for (auto& head : analyse_layer(weights, layer.layer, queries, keys, options)) {
+              into.report.heads.push_back(std::move(head));
+            }
+            done_heads += static_cast<std::size_t>(config.query_heads);
+            if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\r%zu/%zu heads analysed", done_heads, total_heads);
           };
+          append(rotated, layer.queries, layer.keys);
+          if (config.rotary) append(before, layer.queries_before_rotation, layer.keys_before_rotation);
+        });
+        const double bits = model.next_token_bits(hidden, tokens);
+        for (Run* finished : {&rotated, &before}) {
+          if (finished->report.heads.empty()) continue;
+          finished->bits_per_token = bits;
+          finished->report.options = options;
+          attnspec::summarise_layers(finished->report);
+          runs.push_back(std::move(*finished));
         }
-        const auto units = attnspec::model_heads(config.layers, config.query_heads, config.kv_heads);
-        runs.push_back({name, std::filesystem::path(text).stem().string(), n, bits_per_byte(forward.logits, tokens),
-                        attnspec::analyse_model<double>(units, load, options)});
-        done_units += units.size();
       }
     }
   }
   if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\n");
   print_table(runs);
   write_outputs(args.out, runs);
-  std::printf("wrote %s/report.json, %s/heads.csv and spectra_<model>.svg\n", args.out.c_str(), args.out.c_str());
+  std::printf("wrote %s/report.json, %s/heads.csv and spectra_<model>[_pre_rope].svg\n", args.out.c_str(),
+              args.out.c_str());
   return 0;
 }
 

@@ -1,4 +1,4 @@
-"""Writes the fixture that guards the C++ GPT-2 forward pass (examples/gpt2/gpt2_forward.hpp): PyTorch's queries,
+"""Writes the fixture that guards the C++ GPT-2 forward pass (examples/decoder/decoder_forward.hpp): PyTorch's queries,
 keys and logits for the shipped trained checkpoint on the first 32 bytes of data/heldout/mobydick.txt, computed
 here with torch's own layer_norm, GELU and softmax from the safetensors bytes (no attnspec code), as .npy files
 in tests/fixtures/gpt2_forward/ (layers.<l>.query.npy and layers.<l>.key.npy in [seq, heads*d], logits.npy).

@@ -217,6 +217,27 @@ inline LayerSummary summarise(Eigen::Index layer, const std::vector<const HeadRe
 
 }  // namespace detail
 
+/// Fills report.layers (one summary per layer, in the order layers first appear among the heads) and
+/// report.overall from report.heads. analyse_model calls it; a host that builds one report from several calls
+/// (for instance one per layer as a forward pass streams) calls it once at the end.
+inline void summarise_layers(ModelReport& report) {
+  report.layers.clear();
+  std::vector<const HeadReport*> all;
+  for (const HeadReport& head : report.heads) {
+    all.push_back(&head);
+    if (std::any_of(report.layers.begin(), report.layers.end(),
+                    [&](const LayerSummary& layer) { return layer.layer == head.id.layer; })) {
+      continue;
+    }
+    std::vector<const HeadReport*> in_layer;
+    for (const HeadReport& other : report.heads) {
+      if (other.id.layer == head.id.layer) in_layer.push_back(&other);
+    }
+    report.layers.push_back(detail::summarise(head.id.layer, in_layer));
+  }
+  report.overall = detail::summarise(-1, all);
+}
+
 /// Analyses every unit in `heads`, asking `load` for each unit's tensors just before analysing it (so a model's
 /// tensors are never all converted at once), on options.threads threads.
 template <typename Scalar = double>
@@ -257,23 +278,7 @@ ModelReport analyse_model(const std::vector<HeadId>& heads, const std::function<
   });
   if (cancelled) throw attnspec::cancelled("[attnspec.cancelled] analyse_model: cancelled by the progress callback");
 
-  std::vector<const HeadReport*> all;
-  Eigen::Index last_layer = std::numeric_limits<Eigen::Index>::min();
-  for (const HeadReport& head : report.heads) {
-    if (head.id.layer != last_layer) {
-      last_layer = head.id.layer;
-      std::vector<const HeadReport*> in_layer;
-      for (const HeadReport& other : report.heads) {
-        if (other.id.layer == last_layer) in_layer.push_back(&other);
-      }
-      if (std::none_of(report.layers.begin(), report.layers.end(),
-                       [&](const LayerSummary& layer) { return layer.layer == last_layer; })) {
-        report.layers.push_back(detail::summarise(last_layer, in_layer));
-      }
-    }
-    all.push_back(&head);
-  }
-  report.overall = detail::summarise(-1, all);
+  summarise_layers(report);
   return report;
 }
 

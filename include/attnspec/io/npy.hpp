@@ -172,55 +172,106 @@ inline std::vector<unsigned char> read_whole_file(const std::string& path) {
 
 }  // namespace detail
 
-/// Parses a complete .npy image; `source` names it in errors.
-inline NpyArray parse_npy(std::vector<unsigned char> bytes, const std::string& source) {
+namespace detail {
+
+/// What a .npy header says: the dtype text, the order, the shape and where the data start (checked to fill the
+/// rest of the file exactly, given the element size `element_bytes(descr)` returns, 0 for an unsupported dtype).
+struct NpyLayout {
+  std::string descr;
+  bool fortran_order = false;
+  std::vector<Eigen::Index> shape;
+  std::size_t data_offset = 0;
+  std::uint64_t count = 0;
+};
+
+template <class ElementBytes>
+NpyLayout parse_npy_layout(const std::vector<unsigned char>& bytes, const std::string& source,
+                           ElementBytes element_bytes, const char* supported) {
   constexpr unsigned char magic[] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
   if (bytes.size() < 10 || std::memcmp(bytes.data(), magic, 6) != 0) {
-    detail::throw_io_error(source, "not a .npy file (no \\x93NUMPY magic in the first 6 of its ", bytes.size(),
-                           " bytes)");
+    throw_io_error(source, "not a .npy file (no \\x93NUMPY magic in the first 6 of its ", bytes.size(), " bytes)");
   }
   const int major = bytes[6];
-  if (major < 1 || major > 3)
-    detail::throw_io_error(source, "unsupported .npy format version ", major, ".", int(bytes[7]));
+  if (major < 1 || major > 3) throw_io_error(source, "unsupported .npy format version ", major, ".", int(bytes[7]));
   const int length_bytes = major == 1 ? 2 : 4;
   const std::size_t header_start = 8 + static_cast<std::size_t>(length_bytes);
-  if (bytes.size() < header_start) detail::throw_io_error(source, "truncated before the header length");
-  const std::uint64_t header_length = detail::read_little_endian(bytes.data() + 8, length_bytes);
+  if (bytes.size() < header_start) throw_io_error(source, "truncated before the header length");
+  const std::uint64_t header_length = read_little_endian(bytes.data() + 8, length_bytes);
   if (header_length > bytes.size() - header_start) {
-    detail::throw_io_error(source, "header length ", header_length, " at byte 8 runs past the end of the file (",
-                           bytes.size(), " bytes)");
+    throw_io_error(source, "header length ", header_length, " at byte 8 runs past the end of the file (",
+                   bytes.size(), " bytes)");
   }
   const std::string_view header(reinterpret_cast<const char*>(bytes.data()) + header_start, header_length);
-  std::string descr;
-  NpyArray array;
-  detail::NpyHeaderParser(header, source, header_start).parse(descr, array.m_fortran_order, array.m_shape);
-
-  if (descr == "<f2") {
-    array.m_type = ElementType::float16;
-  } else if (descr == "<f4") {
-    array.m_type = ElementType::float32;
-  } else if (descr == "<f8") {
-    array.m_type = ElementType::float64;
-  } else {
-    detail::throw_io_error(source, "dtype '", descr, "' is not supported; attnspec reads little-endian <f2, <f4, <f8");
+  NpyLayout layout;
+  NpyHeaderParser(header, source, header_start).parse(layout.descr, layout.fortran_order, layout.shape);
+  const std::size_t element_size = element_bytes(layout.descr);
+  if (element_size == 0) {
+    throw_io_error(source, "dtype '", layout.descr, "' is not supported; attnspec reads ", supported);
   }
-  std::uint64_t count = 1;
-  for (const Eigen::Index extent : array.m_shape) {
-    if (extent != 0 && count > (std::uint64_t{1} << 48) / static_cast<std::uint64_t>(extent)) {
-      detail::throw_io_error(source, "shape has more than 2^48 elements");
+  layout.count = 1;
+  for (const Eigen::Index extent : layout.shape) {
+    if (extent != 0 && layout.count > (std::uint64_t{1} << 48) / static_cast<std::uint64_t>(extent)) {
+      throw_io_error(source, "shape has more than 2^48 elements");
     }
-    count *= static_cast<std::uint64_t>(extent);
+    layout.count *= static_cast<std::uint64_t>(extent);
   }
-  const std::size_t data_offset = header_start + header_length;
-  const std::uint64_t expected = count * element_size(array.m_type);
-  if (bytes.size() - data_offset != expected) {
-    detail::throw_io_error(source, "data at byte ", data_offset, " holds ", bytes.size() - data_offset,
-                           " bytes but the header's shape and dtype need ", expected);
+  layout.data_offset = header_start + header_length;
+  const std::uint64_t expected = layout.count * element_size;
+  if (bytes.size() - layout.data_offset != expected) {
+    throw_io_error(source, "data at byte ", layout.data_offset, " holds ", bytes.size() - layout.data_offset,
+                   " bytes but the header's shape and dtype need ", expected);
   }
+  return layout;
+}
+
+}  // namespace detail
+
+/// Parses a complete .npy image of floats; `source` names it in errors.
+inline NpyArray parse_npy(std::vector<unsigned char> bytes, const std::string& source) {
+  ElementType type = ElementType::float64;
+  auto float_bytes = [&](const std::string& descr) -> std::size_t {
+    if (descr == "<f2") type = ElementType::float16;
+    else if (descr == "<f4") type = ElementType::float32;
+    else if (descr == "<f8") type = ElementType::float64;
+    else return 0;
+    return element_size(type);
+  };
+  detail::NpyLayout layout = detail::parse_npy_layout(bytes, source, float_bytes, "little-endian <f2, <f4, <f8");
+  NpyArray array;
+  array.m_type = type;
+  array.m_fortran_order = layout.fortran_order;
+  array.m_shape = std::move(layout.shape);
   array.m_bytes = std::move(bytes);
-  array.m_data_offset = data_offset;
+  array.m_data_offset = layout.data_offset;
   array.m_source = source;
   return array;
+}
+
+/// Token ids from a .npy file of little-endian int32 or int64 (a tokenizer's output): a vector, or one row of
+/// shape [1, n]. Every id must lie in [0, vocab_size).
+inline std::vector<std::int64_t> read_token_ids(const std::string& path, std::int64_t vocab_size) {
+  const std::vector<unsigned char> bytes = detail::read_whole_file(path);
+  auto integer_bytes = [](const std::string& descr) -> std::size_t {
+    return descr == "<i4" ? 4 : descr == "<i8" ? 8 : 0;
+  };
+  const detail::NpyLayout layout = detail::parse_npy_layout(bytes, path, integer_bytes, "token ids as <i4 or <i8");
+  if (!(layout.shape.size() == 1 || (layout.shape.size() == 2 && layout.shape[0] == 1))) {
+    detail::throw_io_error(path, "token ids have shape ", shape_text(layout.shape), "; expected [n] or [1, n]");
+  }
+  const std::size_t width = integer_bytes(layout.descr);
+  std::vector<std::int64_t> ids(static_cast<std::size_t>(layout.count));
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const std::uint64_t raw = detail::read_little_endian(bytes.data() + layout.data_offset + i * width,
+                                                         static_cast<int>(width));
+    // Sign-extend a 4-byte id; an 8-byte id is already two's complement.
+    ids[i] = width == 4 ? static_cast<std::int64_t>(static_cast<std::int32_t>(static_cast<std::uint32_t>(raw)))
+                        : static_cast<std::int64_t>(raw);
+    if (ids[i] < 0 || ids[i] >= vocab_size) {
+      detail::throw_io_error(path, "token id ", ids[i], " at index ", i, " (byte ", layout.data_offset + i * width,
+                             ") is outside the vocabulary [0, ", vocab_size, ")");
+    }
+  }
+  return ids;
 }
 
 inline NpyArray read_npy(const std::string& path) { return parse_npy(detail::read_whole_file(path), path); }
