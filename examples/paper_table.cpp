@@ -7,6 +7,10 @@
 // report.json, heads.csv and one spectra_<model>[_pre_rope].svg per model to the output folder.
 //
 //   paper_table --model NAME=DIR [--model ...] --text PATH [--text ...] [--tokens 512,1024] [--out DIR]
+//               [--causal-field]
+//
+// --causal-field adds k@0.9 of the causal field (each row centred over the keys a causal softmax lets it see,
+// CausalLogitEnergyField) beside that of E~, which centres every row over all keys.
 //
 // A text is read as bytes (the shipped models are byte-level) or, if it ends in .npy, as token ids (int32 or
 // int64, e.g. from a real model's tokenizer).
@@ -35,12 +39,13 @@ struct Arguments {
   std::vector<std::string> texts;
   std::vector<Eigen::Index> tokens = {512, 1024};
   std::string out = "attnspec-out";
+  bool causal_field = false;
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   std::fprintf(stderr,
                "paper_table: %s\nusage: paper_table --model NAME=DIR [--model ...] --text PATH [--text ...]\n"
-               "                   [--tokens 512,1024] [--out DIR]\n",
+               "                   [--tokens 512,1024] [--out DIR] [--causal-field]\n",
                problem.c_str());
   std::exit(2);
 }
@@ -49,6 +54,10 @@ Arguments parse(int argc, char** argv) {
   Arguments args;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
+    if (flag == "--causal-field") {
+      args.causal_field = true;
+      continue;
+    }
     if (i + 1 >= argc) usage(flag + " needs a value");
     const std::string value = argv[++i];
     if (flag == "--model") {
@@ -121,20 +130,21 @@ std::string spread(const attnspec::Spread& s, const char* format) {
   return text;
 }
 
-void print_table(const std::vector<Run>& runs) {
-  std::printf("%-14s %-19s %5s %6s %-8s  %-14s %-14s %-17s %-15s %-15s\n", "model", "text", "n", "bits/tok", "Q/K",
-              "k@0.9 E~", "k@0.9 M", "eff.-rank gap", "TV cert.", "TV meas.");
-  std::printf("%-14s %-19s %5s %6s %-8s  %-14s %-14s %-17s %-15s %-15s\n", "", "", "", "", "", "min/med/max",
-              "min/med/max", "min/med/max", "median/max", "median/max");
+void print_table(const std::vector<Run>& runs, bool causal_field) {
+  std::printf("%-14s %-19s %5s %6s %-8s  %-14s %-14s %-17s %-15s %-15s%s\n", "model", "text", "n", "bits/tok", "Q/K",
+              "k@0.9 E~", "k@0.9 M", "eff.-rank gap", "TV cert.", "TV meas.", causal_field ? "k@0.9 causal" : "");
+  std::printf("%-14s %-19s %5s %6s %-8s  %-14s %-14s %-17s %-15s %-15s%s\n", "", "", "", "", "", "min/med/max",
+              "min/med/max", "min/med/max", "median/max", "median/max", causal_field ? "min/med/max" : "");
   for (const Run& run : runs) {
     const attnspec::LayerSummary& all = run.report.overall;
     char certified[32], measured[32];
     std::snprintf(certified, sizeof certified, "%.3f/%.3f", all.certified_max_tv.median, all.certified_max_tv.max);
     std::snprintf(measured, sizeof measured, "%.3f/%.3f", all.measured_max_tv.median, all.measured_max_tv.max);
-    std::printf("%-14s %-19s %5ld %6.2f %-8s  %-14s %-14s %-17s %-15s %-15s\n", run.model.c_str(), run.text.c_str(),
+    std::printf("%-14s %-19s %5ld %6.2f %-8s  %-14s %-14s %-17s %-15s %-15s%s\n", run.model.c_str(), run.text.c_str(),
                 static_cast<long>(run.tokens), run.bits_per_token, positions_label(run.positions),
                 spread(all.field_rank, "%.0f/%.1f/%.0f").c_str(), spread(all.interaction_rank, "%.0f/%.1f/%.0f").c_str(),
-                spread(all.effective_rank_gap, "%.1f/%.1f/%.1f").c_str(), certified, measured);
+                spread(all.effective_rank_gap, "%.1f/%.1f/%.1f").c_str(), certified, measured,
+                causal_field ? spread(all.causal_field_rank, "%.0f/%.1f/%.0f").c_str() : "");
   }
 }
 
@@ -241,6 +251,7 @@ int run(const Arguments& args) {
         }
         const std::vector<std::int64_t> tokens = read_tokens(text, n, model.vocab_size());
         attnspec::PipelineOptions options;
+        options.causal_field = args.causal_field;
         const std::string stem = std::filesystem::path(text).stem().string();
         Run rotated{name, stem, n, 0, config.rotary ? Positions::rotated : Positions::learned, {}};
         Run before{name, stem, n, 0, Positions::before_rotation, {}};
@@ -267,7 +278,7 @@ int run(const Arguments& args) {
     }
   }
   if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\n");
-  print_table(runs);
+  print_table(runs, args.causal_field);
   write_outputs(args.out, runs);
   std::printf("wrote %s/report.json, %s/heads.csv and spectra_<model>[_pre_rope].svg\n", args.out.c_str(),
               args.out.c_str());

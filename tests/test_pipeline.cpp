@@ -254,6 +254,41 @@ TEST_CASE("a bad head names itself; bad options are rejected", "[pipeline][error
   require_invalid_argument([&] { (void)analyse_model<double>({}, std::cref(model)); }, {"no heads"});
 }
 
+TEST_CASE("the causal field beside the full one: per head as CausalLogitEnergyField, refused for stacked groups",
+          "[pipeline][causal]") {
+  const ToyModel model(8);
+  PipelineOptions options;
+  options.causal_field = true;
+  options.stability = false;
+  const auto units = model_heads(model.layers, model.query_heads, model.kv_heads);
+  const ModelReport report = analyse_model<double>(units, std::cref(model), options);
+  std::vector<double> ranks;
+  for (const HeadReport& head : report.heads) {
+    const HeadInput<double> input = model(head.id);
+    const CausalLogitEnergyField<double> causal(input.queries, input.keys);
+    REQUIRE(head.causal_field);
+    CHECK(head.causal_field->rank_at_tau == causal.rank_at(0.9));
+    CHECK(head.causal_field->energy == causal.energy());
+    CHECK(head.causal_field->singular_values.size() == causal.singular_values().size());
+    CHECK(head.causal_field->cumulative_variance(head.causal_field->rank_at_tau) >= 0.9 - 1e-12);
+    ranks.push_back(static_cast<double>(head.causal_field->rank_at_tau));
+  }
+  CHECK(report.overall.causal_field_rank.median == Spread::of(ranks).median);
+  const std::string json = io::json_report(report);
+  CHECK(json.find("\"causal_field\":{\"rank_at_tau\":") != std::string::npos);
+  CHECK(io::parse_json(json, "report").find("overall")->find("causal_field_rank_at_tau") != nullptr);
+
+  require_invalid_argument(
+      [&] {
+        (void)analyse_model<double>(model_heads(model.layers, model.query_heads, model.kv_heads, QueryGrouping::per_kv_head),
+                                    std::cref(model), options);
+      },
+      {"causal_field needs one query head's n queries against n keys", "stacked KV group", "(layer 0, head 0)"});
+  options.field.drop_leading_keys = 1;
+  require_invalid_argument([&] { (void)analyse_model<double>(units, std::cref(model), options); },
+                           {"drop_leading_keys = 0"});
+}
+
 TEST_CASE("reports: JSON parses back, CSV has a row per head, SVG has every curve", "[pipeline][reports]") {
   const ToyModel model(6);
   const auto units = model_heads(model.layers, model.query_heads, model.kv_heads);

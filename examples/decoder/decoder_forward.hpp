@@ -286,7 +286,12 @@ class Model {
     const bool conv1d = m_weights.description().projections == attnspec::io::ProjectionLayout::packed_conv1d;
     const attnspec::TensorView weight =
         m_weights.layer_tensor(layer, name, "weight", conv1d ? std::vector<Eigen::Index>{in, out} : std::vector<Eigen::Index>{out, in});
-    affine.weight = conv1d ? weight.matrix<float>() : weight.strided_block<float>(0, in, 1, out, in);
+    if (conv1d) {
+      affine.weight = weight.matrix<float>();
+    } else {  // [out, in] in C order is [in, out] in Fortran order: a sequential copy
+      affine.weight.resize(in, out);
+      for (Eigen::Index k = 0; k < in * out; ++k) affine.weight.data()[k] = weight.element<float>(k);
+    }
     if (bias) affine.bias = m_weights.layer_tensor(layer, name, "bias", {out}).matrix<float>().transpose();
     return affine;
   }

@@ -1,6 +1,7 @@
 // attnspec: spectral analysis of transformer attention heads. The umbrella header.
 #pragma once
 
+#include "causal_logit_field.hpp"
 #include "errors.hpp"
 #include "head_slicing.hpp"
 #include "host_tensor.hpp"

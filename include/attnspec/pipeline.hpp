@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "causal_logit_field.hpp"
 #include "detail/parallel_for.hpp"
 #include "head_slicing.hpp"
 #include "host_tensor.hpp"
@@ -80,6 +81,10 @@ struct PipelineOptions {
   FieldOptions field;     ///< the field's scale, centring and sink keys
   bool causal = true;     ///< stability: query i sees keys j <= i (needs n = m; ignored for stacked KV groups)
   bool stability = true;  ///< evaluate stability at the field's k@τ (and at `stability_ranks`)
+  /// Also the leading spectrum of the causal prefix-centred field (CausalLogitEnergyField): each row centred over
+  /// the keys a causal softmax shows it. Needs units of one query head whose n queries meet the same n positions'
+  /// keys, with centred rows and no dropped keys.
+  bool causal_field = false;
   std::vector<Eigen::Index> stability_ranks;  ///< more ranks to evaluate (each in [0, the field's rank])
   unsigned threads = 0;                       ///< 0: all hardware threads
   /// Called after each unit with (done, total), from the worker that finished it, one call at a time. Return
@@ -101,6 +106,14 @@ struct SpectrumSummary {
   }
 };
 
+/// The causal field's leading singular values against its exact energy (CausalLogitEnergyField).
+struct CausalFieldSummary {
+  Eigen::VectorXd singular_values;      ///< the leading ones: at least the first rank_at_tau + 1
+  Eigen::VectorXd cumulative_variance;  ///< length singular_values.size() + 1, against the exact energy
+  Eigen::Index rank_at_tau = 0;
+  double energy = 0;  ///< ‖F‖_F²
+};
+
 struct HeadReport {
   HeadId id;
   Eigen::Index queries = 0, keys = 0, head_dim = 0, input_dim = 0;
@@ -108,6 +121,7 @@ struct HeadReport {
   std::optional<SpectrumSummary> field;        ///< of E~
   std::optional<SpectrumSummary> interaction;  ///< of M
   std::optional<SpectrumGap> gap;              ///< M over E~, when both are present
+  std::optional<CausalFieldSummary> causal_field;  ///< with PipelineOptions::causal_field
   std::vector<StabilityAtRank> stability;      ///< at k@τ of E~ first, then the extra ranks
   std::string preparation;                     ///< WeightPreparation::describe()
 };
@@ -141,6 +155,7 @@ struct LayerSummary {
   Spread effective_rank_gap;  ///< entropy effective rank of M over that of E~
   Spread certified_max_tv;    ///< worst-row TV bound at k@τ of E~
   Spread measured_max_tv;     ///< worst-row measured TV at k@τ of E~
+  Spread causal_field_rank;   ///< k@τ of the causal field, with PipelineOptions::causal_field
 };
 
 struct ModelReport {
@@ -153,6 +168,23 @@ struct ModelReport {
 };
 
 namespace detail {
+
+template <typename Scalar>
+CausalFieldSummary causal_field_summary(const HeadInput<Scalar>& input, bool stacked, const PipelineOptions& options) {
+  constexpr const char* function = "analyse_model";
+  if (stacked || input.queries.rows() != input.keys.rows()) {
+    throw_invalid_argument(function, "causal_field needs one query head's n queries against n keys, not ",
+                           input.queries.rows(), " queries (", stacked ? "a stacked KV group" : "one head", ") and ",
+                           input.keys.rows(), " keys");
+  }
+  if (!options.field.center_rows || options.field.drop_leading_keys != 0) {
+    throw_invalid_argument(function, "causal_field centres each row over all its visible keys: it needs "
+                           "field.center_rows = true and field.drop_leading_keys = 0");
+  }
+  const CausalLogitEnergyField<Scalar> causal(input.queries, input.keys, {options.field.scale, options.tau});
+  return {causal.singular_values().template cast<double>(), causal.cumulative_variance(), causal.rank_at(options.tau),
+          causal.energy()};
+}
 
 template <typename Scalar>
 HeadReport analyse_head(const HeadId& id, const HeadInput<Scalar>& input, const PipelineOptions& options) {
@@ -185,6 +217,7 @@ HeadReport analyse_head(const HeadId& id, const HeadInput<Scalar>& input, const 
     report.head_dim = field->head_dim();
     report.field_scale = field->scale();
     report.field = SpectrumSummary::of(SpectrumStats<Scalar>(field->singular_values()), options.tau);
+    if (options.causal_field) report.causal_field = causal_field_summary(input, stacked, options);
   }
   if (input.query_weight.size() > 0 || input.key_weight.size() > 0) {
     const InteractionMatrix<Scalar> interaction(input.query_weight, input.key_weight, input.preparation);
@@ -201,8 +234,9 @@ HeadReport analyse_head(const HeadId& id, const HeadInput<Scalar>& input, const 
 }
 
 inline LayerSummary summarise(Eigen::Index layer, const std::vector<const HeadReport*>& heads) {
-  std::vector<double> field_rank, interaction_rank, gap, certified, measured;
+  std::vector<double> field_rank, interaction_rank, gap, certified, measured, causal_rank;
   for (const HeadReport* head : heads) {
+    if (head->causal_field) causal_rank.push_back(static_cast<double>(head->causal_field->rank_at_tau));
     if (head->field) field_rank.push_back(static_cast<double>(head->field->rank_at_tau));
     if (head->interaction) interaction_rank.push_back(static_cast<double>(head->interaction->rank_at_tau));
     if (head->gap) gap.push_back(head->gap->entropy_effective_rank);
@@ -212,7 +246,7 @@ inline LayerSummary summarise(Eigen::Index layer, const std::vector<const HeadRe
     }
   }
   return {layer,           heads.size(),          Spread::of(field_rank), Spread::of(interaction_rank),
-          Spread::of(gap), Spread::of(certified), Spread::of(measured)};
+          Spread::of(gap), Spread::of(certified), Spread::of(measured),   Spread::of(causal_rank)};
 }
 
 }  // namespace detail

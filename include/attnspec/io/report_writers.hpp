@@ -65,7 +65,8 @@ inline std::string json_layer(const LayerSummary& l) {
          ",\"interaction_rank_at_tau\":" + json_spread(l.interaction_rank) +
          ",\"effective_rank_gap\":" + json_spread(l.effective_rank_gap) +
          ",\"certified_max_tv\":" + json_spread(l.certified_max_tv) +
-         ",\"measured_max_tv\":" + json_spread(l.measured_max_tv) + "}";
+         ",\"measured_max_tv\":" + json_spread(l.measured_max_tv) +
+         ",\"causal_field_rank_at_tau\":" + json_spread(l.causal_field_rank) + "}";
 }
 
 inline std::string json_head(const HeadReport& h) {
@@ -75,7 +76,15 @@ inline std::string json_head(const HeadReport& h) {
       << ",\"keys\":" << h.keys << ",\"head_dim\":" << h.head_dim << ",\"input_dim\":" << h.input_dim
       << ",\"field_scale\":" << json_double(h.field_scale) << ",\"preparation\":" << json_quote(h.preparation)
       << ",\"field\":" << (h.field ? json_spectrum(*h.field) : "null")
-      << ",\"interaction\":" << (h.interaction ? json_spectrum(*h.interaction) : "null") << ",\"gap\":";
+      << ",\"interaction\":" << (h.interaction ? json_spectrum(*h.interaction) : "null") << ",\"causal_field\":";
+  if (h.causal_field) {
+    out << "{\"rank_at_tau\":" << h.causal_field->rank_at_tau << ",\"energy\":" << json_double(h.causal_field->energy)
+        << ",\"singular_values\":" << json_vector(h.causal_field->singular_values)
+        << ",\"cumulative_variance\":" << json_vector(h.causal_field->cumulative_variance) << "}";
+  } else {
+    out << "null";
+  }
+  out << ",\"gap\":";
   if (h.gap) {
     out << "{\"tau\":" << json_double(h.gap->tau) << ",\"rank_at_tau\":" << json_double(h.gap->rank_at_tau)
         << ",\"entropy_effective_rank\":" << json_double(h.gap->entropy_effective_rank)
@@ -111,7 +120,8 @@ inline std::string json_report(const ModelReport& report, const Provenance& prov
       << ",\"field_scale\":" << (o.field.scale ? json_double(*o.field.scale) : "\"1/sqrt(d)\"")
       << ",\"center_rows\":" << (o.field.center_rows ? "true" : "false")
       << ",\"drop_leading_keys\":" << o.field.drop_leading_keys << ",\"causal\":" << (o.causal ? "true" : "false")
-      << ",\"stability\":" << (o.stability ? "true" : "false") << ",\"stability_ranks\":[";
+      << ",\"stability\":" << (o.stability ? "true" : "false")
+      << ",\"causal_field\":" << (o.causal_field ? "true" : "false") << ",\"stability_ranks\":[";
   for (std::size_t i = 0; i < o.stability_ranks.size(); ++i) out << (i ? "," : "") << o.stability_ranks[i];
   out << "],\"grouping\":" << json_quote(grouping_name(report.grouping))
       << "},\"overall\":" << detail::json_layer(report.overall) << ",\"layers\":[";
@@ -130,7 +140,7 @@ inline std::string csv_report(const ModelReport& report) {
          "field_rank_at_tau,field_entropy_effective_rank,field_participation_ratio,field_stable_rank,"
          "interaction_rank_at_tau,interaction_entropy_effective_rank,interaction_participation_ratio,"
          "interaction_stable_rank,gap_rank_at_tau,gap_entropy_effective_rank,stability_k,certified_max_tv,"
-         "measured_max_tv,measured_mean_tv,a_priori_max_tv\n";
+         "measured_max_tv,measured_mean_tv,a_priori_max_tv,causal_field_rank_at_tau\n";
   const double none = std::numeric_limits<double>::quiet_NaN();
   for (const HeadReport& h : report.heads) {
     out << h.id.layer << "," << h.id.head() << "," << h.id.kv_head << "," << h.id.query_heads << "," << h.queries << ","
@@ -146,7 +156,8 @@ inline std::string csv_report(const ModelReport& report) {
     const StabilityAtRank* at = h.stability.empty() ? nullptr : &h.stability.front();
     out << "," << (at ? std::to_string(at->k) : "") << "," << csv_number(at ? at->certified_max_tv : none) << ","
         << csv_number(at ? at->measured_max_tv : none) << "," << csv_number(at ? at->measured_mean_tv : none) << ","
-        << csv_number(at ? at->a_priori_max_tv : none) << "\n";
+        << csv_number(at ? at->a_priori_max_tv : none) << ","
+        << (h.causal_field ? std::to_string(h.causal_field->rank_at_tau) : "") << "\n";
   }
   return out.str();
 }
