@@ -68,4 +68,13 @@ write("config", "qwen2_escapes", json.dumps({"model_type": "qwen2", "hidden_size
                                              "num_hidden_layers": 1, "max_position_embeddings": 512,
                                              "architectures": ["Qwen2ForCausalLM"], "note": "caf\u00e9 \"q\"\n",
                                              "rms_norm_eps": -1.5e-6}, ensure_ascii=True).encode())
+write("config", "llama3_rope", json.dumps({"model_type": "llama", "hidden_size": 2048, "num_attention_heads": 32,
+                                           "num_key_value_heads": 8, "num_hidden_layers": 16, "head_dim": 64,
+                                           "rope_theta": 500000.0, "tie_word_embeddings": True,
+                                           "rope_scaling": {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+                                                            "high_freq_factor": 4.0,
+                                                            "original_max_position_embeddings": 8192}}).encode())
+write("config", "mistral_window", json.dumps({"model_type": "mistral", "hidden_size": 4096, "num_attention_heads": 32,
+                                              "num_key_value_heads": 8, "num_hidden_layers": 32, "head_dim": None,
+                                              "sliding_window": 4096, "hidden_act": "silu"}).encode())
 print(f"seeds written under {root}", file=sys.stderr)

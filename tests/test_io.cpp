@@ -399,3 +399,84 @@ TEST_CASE("broken checkpoints: missing tensors, contradicting shapes, bad index 
   require_io_error([&] { io::Checkpoint(index.string()); }, {"no \"weight_map\""});
   fs::remove_all(root);
 }
+
+TEST_CASE("config.json per family: rotary scaling, windows, biases, tied heads, null fields, unsupported features",
+          "[io][config]") {
+  const io::ModelConfig llama = io::parse_model_config(
+      R"({"model_type":"llama","hidden_size":2048,"num_attention_heads":32,"num_key_value_heads":8,
+          "num_hidden_layers":16,"head_dim":null,"rope_theta":500000.0,"tie_word_embeddings":true,
+          "attention_bias":false,"intermediate_size":8192,"vocab_size":128256,"rms_norm_eps":1e-05,
+          "rope_scaling":{"factor":32.0,"high_freq_factor":4.0,"low_freq_factor":1.0,
+                          "original_max_position_embeddings":8192,"rope_type":"llama3"}})",
+      "llama.json");
+  CHECK(llama.head_dim == 64);  // null counts as absent: hidden size over heads
+  CHECK(llama.rotary->theta == 500000);
+  CHECK(llama.rotary->scaling == "llama3");
+  CHECK(llama.rotary->factor == 32);
+  CHECK(llama.tied_embeddings);
+  CHECK(!llama.query_key_value_bias);
+  CHECK(llama.mlp_dim == 8192);
+  CHECK(llama.vocab_size == 128256);
+  CHECK(llama.norm_eps == 1e-5);
+  CHECK(llama.context == 2048);  // Transformers' default max_position_embeddings for Llama
+  CHECK(llama.unsupported.empty());
+  CHECK(&llama.description() == &io::family_description(io::ModelFamily::llama));
+
+  const io::ModelConfig mistral = io::parse_model_config(
+      R"({"model_type":"mistral","hidden_size":4096,"num_attention_heads":32,"num_key_value_heads":8,
+          "num_hidden_layers":32,"sliding_window":4096})",
+      "mistral.json");
+  CHECK(mistral.sliding_window == 4096);
+  CHECK(!mistral.tied_embeddings);
+  CHECK(mistral.rotary->scaling == "default");
+  CHECK(io::parse_model_config(R"({"model_type":"mistral","hidden_size":64,"num_attention_heads":4,
+                                   "num_hidden_layers":1,"sliding_window":null})",
+                               "m.json")
+            .sliding_window == 0);
+
+  const io::ModelConfig qwen = io::parse_model_config(
+      R"({"model_type":"qwen2","hidden_size":2048,"num_attention_heads":16,"num_key_value_heads":2,
+          "num_hidden_layers":36,"use_sliding_window":false,"sliding_window":32768,"rope_scaling":null})",
+      "qwen.json");
+  CHECK(qwen.query_key_value_bias);
+  CHECK(!qwen.attention_output_bias);
+  CHECK(qwen.sliding_window == 0);  // Qwen-2 applies its window only with use_sliding_window
+  CHECK(qwen.unsupported.empty());
+
+  const io::ModelConfig gpt2 = io::parse_model_config(
+      R"({"model_type":"gpt2","n_embd":768,"n_head":12,"n_layer":12,"n_inner":null})", "gpt2.json");
+  CHECK(gpt2.mlp_dim == 4 * 768);
+  CHECK(gpt2.query_key_value_bias);
+  CHECK(gpt2.attention_output_bias);
+  CHECK(gpt2.tied_embeddings);
+  CHECK(!gpt2.rotary);
+
+  const io::ModelConfig odd = io::parse_model_config(
+      R"({"model_type":"qwen2","hidden_size":64,"num_attention_heads":4,"num_hidden_layers":1,
+          "use_sliding_window":true,"rope_scaling":{"type":"yarn","factor":4.0},"num_experts":8,"hidden_act":"gelu"})",
+      "odd.json");
+  CHECK(odd.unsupported.find("use_sliding_window") != std::string::npos);
+  CHECK(odd.unsupported.find("\"yarn\"") != std::string::npos);
+  CHECK(odd.unsupported.find("mixture-of-experts (\"num_experts\")") != std::string::npos);
+  CHECK(odd.unsupported.find("activation \"gelu\"") != std::string::npos);
+
+  auto refused = [](const char* text, std::initializer_list<std::string> fragments) {
+    require_io_error([&] { io::parse_model_config(text, "bad.json"); }, fragments);
+  };
+  refused(R"({"model_type":"llama","hidden_size":64,"num_attention_heads":4,"num_hidden_layers":1,"rope_theta":0.5})",
+          {"bad.json", "\"rope_theta\" = 0.5 must exceed 1"});
+  refused(R"({"model_type":"llama","hidden_size":64,"num_attention_heads":4,"num_hidden_layers":1,
+              "rope_scaling":{"rope_type":"llama3","factor":0.5}})",
+          {"factor 0.5 must be >= 1"});
+  refused(R"({"model_type":"llama","hidden_size":64,"num_attention_heads":4,"num_hidden_layers":1,
+              "rope_scaling":{"rope_type":"llama3","factor":8,"low_freq_factor":4,"high_freq_factor":1}})",
+          {"high_freq_factor 1 must exceed low_freq_factor 4"});
+  refused(R"({"model_type":"llama","hidden_size":60,"num_attention_heads":4,"num_hidden_layers":1,"head_dim":15})",
+          {"head_dim = 15 is odd"});
+  refused(R"({"model_type":"llama","hidden_size":64,"num_attention_heads":4,"num_hidden_layers":1,"rope_scaling":3})",
+          {"\"rope_scaling\" must be an object or null"});
+  refused(R"({"model_type":"llama","hidden_size":64,"num_attention_heads":4,"num_hidden_layers":1,
+              "tie_word_embeddings":"yes"})",
+          {"\"tie_word_embeddings\"", "must be true or false"});
+  refused(R"({"model_type":"mixtral","hidden_size":64})", {"model_type \"mixtral\"", "gpt2, llama, mistral, qwen2"});
+}

@@ -217,6 +217,7 @@ class ConfigReader {
 inline RotaryConfig read_rotary(const ConfigReader& reader, std::string& unsupported) {
   RotaryConfig rotary;
   rotary.theta = reader.positive_number("rope_theta", 10000.0);
+  if (!(rotary.theta > 1)) throw_io_error(reader.path(), "\"rope_theta\" = ", rotary.theta, " must exceed 1");
   const JsonValue* scaling = reader.find("rope_scaling");
   if (scaling == nullptr) return rotary;
   if (!scaling->is_object()) throw_io_error(reader.path(), "\"rope_scaling\" must be an object or null");
@@ -228,6 +229,7 @@ inline RotaryConfig read_rotary(const ConfigReader& reader, std::string& unsuppo
     rotary.low_freq_factor = reader.positive_number(*scaling, "low_freq_factor", 1.0);
     rotary.high_freq_factor = reader.positive_number(*scaling, "high_freq_factor", 4.0);
     rotary.original_context = reader.positive_number(*scaling, "original_max_position_embeddings", 8192.0);
+    if (!(rotary.factor >= 1)) throw_io_error(reader.path(), "rope_scaling: factor ", rotary.factor, " must be >= 1");
     if (!(rotary.high_freq_factor > rotary.low_freq_factor)) {
       throw_io_error(reader.path(), "rope_scaling: high_freq_factor ", rotary.high_freq_factor,
                      " must exceed low_freq_factor ", rotary.low_freq_factor);
