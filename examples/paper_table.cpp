@@ -88,12 +88,12 @@ std::vector<std::int64_t> read_tokens(const std::string& path, Eigen::Index coun
     tokens = attnspec::io::read_token_ids(path, vocab_size);
   } else {
     std::ifstream file(path, std::ios::binary);
-    if (!file) throw attnspec::io_error("[attnspec.io_error] " + path + ": cannot open");
+    if (!file) throw attnspec::io_error(path, "cannot open");
     const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
     for (const char byte : text) tokens.push_back(static_cast<unsigned char>(byte));
   }
   if (static_cast<Eigen::Index>(tokens.size()) < count) {
-    throw attnspec::invalid_argument("[attnspec.invalid_argument] paper_table: " + path + " has " +
+    throw attnspec::invalid_argument("paper_table: " + path + " has " +
                                      std::to_string(tokens.size()) + " tokens, fewer than the " +
                                      std::to_string(count) + " asked for");
   }
@@ -245,7 +245,7 @@ int run(const Arguments& args) {
     for (const std::string& text : args.texts) {
       for (const Eigen::Index n : args.tokens) {
         if (n > config.context) {
-          throw attnspec::invalid_argument("[attnspec.invalid_argument] paper_table: n = " + std::to_string(n) +
+          throw attnspec::invalid_argument("paper_table: n = " + std::to_string(n) +
                                            " exceeds the context of " + directory + " (" +
                                            std::to_string(config.context) + ")");
         }

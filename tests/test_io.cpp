@@ -480,3 +480,38 @@ TEST_CASE("config.json per family: rotary scaling, windows, biases, tied heads, 
           {"\"tie_word_embeddings\"", "must be true or false"});
   refused(R"({"model_type":"mixtral","hidden_size":64})", {"model_type \"mixtral\"", "gpt2, llama, mistral, qwen2"});
 }
+
+TEST_CASE("one error hierarchy: attnspec::error catches every kind; io_error carries the file and the byte",
+          "[io][errors]") {
+  auto caught_as_error = [](auto action, const char* category) {
+    try {
+      action();
+    } catch (const attnspec::error& error) {
+      CHECK(std::string(error.category()) == category);
+      CHECK(std::string(error.what()) == "[attnspec." + std::string(category) + "] " + error.message());
+      return;
+    }
+    FAIL("no attnspec::error thrown");
+  };
+  caught_as_error([] { SpectrumStats<double>(VectorXd::Constant(2, -1.0)); }, "invalid_argument");
+  caught_as_error([] { io::parse_json("{\"a\": 1,}", "x.json"); }, "io_error");
+  caught_as_error([] { throw attnspec::cancelled("analyse_model: cancelled"); }, "cancelled");
+  try {
+    io::parse_json("{\"a\": tru}", "x.json");
+    FAIL("accepted bad JSON");
+  } catch (const attnspec::io_error& error) {
+    CHECK(error.path() == "x.json");
+    REQUIRE(error.offset());
+    CHECK(*error.offset() == 6);
+    CHECK(std::string(error.what()).find("x.json: invalid JSON at byte 6") != std::string::npos);
+  }
+  try {
+    io::read_model_config("/nonexistent/config.json");
+    FAIL("read a missing file");
+  } catch (const std::exception& error) {  // still a std::exception, through std::runtime_error
+    const auto* io = dynamic_cast<const attnspec::io_error*>(&error);
+    REQUIRE(io != nullptr);
+    CHECK(io->path() == "/nonexistent/config.json");
+    CHECK(!io->offset());
+  }
+}

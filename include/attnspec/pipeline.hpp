@@ -299,7 +299,7 @@ ModelReport analyse_model(const std::vector<HeadId>& heads, const std::function<
     try {
       report.heads[i] = detail::analyse_head<Scalar>(id, load(id), options);
     } catch (const invalid_argument& error) {
-      throw invalid_argument(std::string(error.what()) + " (layer " + std::to_string(id.layer) + ", head " +
+      throw invalid_argument(error.message() + " (layer " + std::to_string(id.layer) + ", head " +
                              std::to_string(id.head()) + ")");
     }
     if (options.progress) {
@@ -310,7 +310,7 @@ ModelReport analyse_model(const std::vector<HeadId>& heads, const std::function<
       }
     }
   });
-  if (cancelled) throw attnspec::cancelled("[attnspec.cancelled] analyse_model: cancelled by the progress callback");
+  if (cancelled) throw attnspec::cancelled("analyse_model: cancelled by the progress callback");
 
   summarise_layers(report);
   return report;

@@ -10,12 +10,12 @@
 
 namespace attnspec::detail {
 
-/// Throws attnspec::invalid_argument with "[attnspec.invalid_argument] <function>: <parts...>".
+/// Throws attnspec::invalid_argument with "<function>: <parts...>" (what() adds "[attnspec.invalid_argument] ").
 template <class... Parts>
 [[noreturn]] void throw_invalid_argument(const char* function, const Parts&... parts) {
   std::ostringstream message;
   message.precision(17);
-  message << "[attnspec.invalid_argument] " << function << ": ";
+  message << function << ": ";
   (message << ... << parts);
   throw attnspec::invalid_argument(message.str());
 }

@@ -40,7 +40,7 @@ struct JsonValue {
 /// The value as a double; `what` names it in errors.
 inline double json_number(const JsonValue& value, const std::string& source, const std::string& what) {
   if (value.kind != JsonValue::Kind::number) {
-    detail::throw_io_error(source, what, " at byte ", value.offset, " must be a number");
+    detail::throw_io_error_at(source, value.offset, what, " at byte ", value.offset, " must be a number");
   }
   return std::strtod(value.text.c_str(), nullptr);
 }
@@ -51,14 +51,14 @@ inline std::uint64_t json_unsigned(const JsonValue& value, const std::string& so
   const bool digits_only = value.kind == JsonValue::Kind::number && !value.text.empty() &&
                            value.text.find_first_not_of("0123456789") == std::string::npos;
   if (!digits_only) {
-    detail::throw_io_error(source, what, " at byte ", value.offset, " must be a non-negative integer, not ",
+    detail::throw_io_error_at(source, value.offset, what, " at byte ", value.offset, " must be a non-negative integer, not ",
                            value.kind == JsonValue::Kind::number ? value.text : std::string("a non-number"));
   }
   std::uint64_t result = 0;
   for (const char digit : value.text) {
     const auto d = static_cast<std::uint64_t>(digit - '0');
     if (result > (limit - d) / 10) {
-      detail::throw_io_error(source, what, " at byte ", value.offset, " = ", value.text, " exceeds ", limit);
+      detail::throw_io_error_at(source, value.offset, what, " at byte ", value.offset, " = ", value.text, " exceeds ", limit);
     }
     result = result * 10 + d;
   }
@@ -67,7 +67,7 @@ inline std::uint64_t json_unsigned(const JsonValue& value, const std::string& so
 
 inline const std::string& json_string(const JsonValue& value, const std::string& source, const std::string& what) {
   if (value.kind != JsonValue::Kind::string) {
-    detail::throw_io_error(source, what, " at byte ", value.offset, " must be a string");
+    detail::throw_io_error_at(source, value.offset, what, " at byte ", value.offset, " must be a string");
   }
   return value.text;
 }
@@ -89,7 +89,7 @@ class JsonParser {
 
  private:
   [[noreturn]] void fail(const char* what) const {
-    throw_io_error(m_source, "invalid JSON at byte ", m_at, ": ", what);
+    throw_io_error_at(m_source, m_at, "invalid JSON at byte ", m_at, ": ", what);
   }
 
   void skip_space() {

@@ -197,7 +197,7 @@ class ConfigReader {
     const JsonValue* value = find(key);
     if (value == nullptr) return fallback;
     if (value->kind != JsonValue::Kind::boolean) {
-      throw_io_error(m_path, "\"", key, "\" at byte ", value->offset, " must be true or false");
+      throw_io_error_at(m_path, value->offset, "\"", key, "\" at byte ", value->offset, " must be true or false");
     }
     return value->boolean;
   }

@@ -100,7 +100,7 @@ class NpyHeaderParser {
 
  private:
   [[noreturn]] void fail(const std::string& what) const {
-    throw_io_error(m_source, "bad .npy header at byte ", m_base + m_at, ": ", what);
+    throw_io_error_at(m_source, m_base + m_at, "bad .npy header at byte ", m_base + m_at, ": ", what);
   }
   char peek() const { return m_at < m_text.size() ? m_text[m_at] : '\0'; }
   void skip_space() {
@@ -198,7 +198,7 @@ NpyLayout parse_npy_layout(const std::vector<unsigned char>& bytes, const std::s
   if (bytes.size() < header_start) throw_io_error(source, "truncated before the header length");
   const std::uint64_t header_length = read_little_endian(bytes.data() + 8, length_bytes);
   if (header_length > bytes.size() - header_start) {
-    throw_io_error(source, "header length ", header_length, " at byte 8 runs past the end of the file (",
+    throw_io_error_at(source, 8, "header length ", header_length, " at byte 8 runs past the end of the file (",
                    bytes.size(), " bytes)");
   }
   const std::string_view header(reinterpret_cast<const char*>(bytes.data()) + header_start, header_length);
@@ -218,7 +218,7 @@ NpyLayout parse_npy_layout(const std::vector<unsigned char>& bytes, const std::s
   layout.data_offset = header_start + header_length;
   const std::uint64_t expected = layout.count * element_size;
   if (bytes.size() - layout.data_offset != expected) {
-    throw_io_error(source, "data at byte ", layout.data_offset, " holds ", bytes.size() - layout.data_offset,
+    throw_io_error_at(source, layout.data_offset, "data at byte ", layout.data_offset, " holds ", bytes.size() - layout.data_offset,
                    " bytes but the header's shape and dtype need ", expected);
   }
   return layout;
@@ -267,8 +267,8 @@ inline std::vector<std::int64_t> read_token_ids(const std::string& path, std::in
     ids[i] = width == 4 ? static_cast<std::int64_t>(static_cast<std::int32_t>(static_cast<std::uint32_t>(raw)))
                         : static_cast<std::int64_t>(raw);
     if (ids[i] < 0 || ids[i] >= vocab_size) {
-      detail::throw_io_error(path, "token id ", ids[i], " at index ", i, " (byte ", layout.data_offset + i * width,
-                             ") is outside the vocabulary [0, ", vocab_size, ")");
+      detail::throw_io_error_at(path, layout.data_offset + i * width, "token id ", ids[i], " at index ", i, " (byte ",
+                                layout.data_offset + i * width, ") is outside the vocabulary [0, ", vocab_size, ")");
     }
   }
   return ids;

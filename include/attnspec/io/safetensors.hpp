@@ -58,11 +58,11 @@ inline SafetensorsHeader parse_safetensors_header(const unsigned char* bytes, st
   std::uint64_t header_length = 0;
   for (int i = 7; i >= 0; --i) header_length = (header_length << 8) | bytes[i];
   if (header_length > size - 8) {
-    detail::throw_io_error(source, "header length ", header_length, " at byte 0 runs past the end of the file (", size,
+    detail::throw_io_error_at(source, 0, "header length ", header_length, " at byte 0 runs past the end of the file (", size,
                            " bytes)");
   }
   if (header_length > detail::kMaxSafetensorsHeader) {
-    detail::throw_io_error(source, "header length ", header_length, " at byte 0 exceeds the 100 MiB limit");
+    detail::throw_io_error_at(source, 0, "header length ", header_length, " at byte 0 exceeds the 100 MiB limit");
   }
   const std::string_view text(reinterpret_cast<const char*>(bytes) + 8, header_length);
   const JsonValue root = parse_json(text, source + " (header, byte offsets from 8)");
