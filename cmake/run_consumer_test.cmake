@@ -1,8 +1,8 @@
 # ctest driver (cmake -P) for tests/consumer: builds and runs the downstream project one way.
 #   -DMODE=find_package|add_subdirectory|fetchcontent -DSOURCE=<attnspec source> -DBUILD=<attnspec build>
 #   -DWORK=<scratch directory>
-# For find_package it first installs attnspec to WORK/stage and checks the tree holds only headers and CMake
-# package files.
+# For find_package it first installs attnspec to WORK/stage and checks the tree holds only headers, CMake
+# package files and the licence.
 cmake_minimum_required(VERSION 3.16)
 file(REMOVE_RECURSE ${WORK})
 set(prefix_args)
@@ -13,8 +13,9 @@ if(MODE STREQUAL "find_package")
   endif()
   file(GLOB_RECURSE installed RELATIVE ${WORK}/stage ${WORK}/stage/*)
   foreach(file IN LISTS installed)
-    if(NOT file MATCHES "^include/attnspec/.*\\.hpp$" AND NOT file MATCHES "^share/cmake/attnspec/attnspec[A-Za-z-]*\\.cmake$")
-      message(FATAL_ERROR "the installed tree holds ${file}, which is neither a header nor a CMake package file")
+    if(NOT file MATCHES "^include/attnspec/.*\\.hpp$" AND NOT file MATCHES "^share/cmake/attnspec/attnspec[A-Za-z-]*\\.cmake$"
+       AND NOT file STREQUAL "share/doc/attnspec/LICENSE")
+      message(FATAL_ERROR "the installed tree holds ${file}, which is not a header, a CMake package file or the licence")
     endif()
   endforeach()
   list(LENGTH installed count)

@@ -9,7 +9,7 @@ from conan.tools.files import copy
 
 class AttnspecConan(ConanFile):
     name = "attnspec"
-    version = "0.1.0"
+    version = "0.2.0"
     description = "Header-only C++17 library for the spectral analysis of transformer attention heads"
     license = "MIT"
     topics = ("attention", "transformer", "svd", "spectral-analysis", "header-only")
