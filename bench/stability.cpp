@@ -49,6 +49,9 @@ void BM_ExpPerEntry(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_StabilityAllRanks<1>)->ArgsProduct({{512, 1024, 4096}, {64, 128}})->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_StabilityAllRanks<2>)->ArgsProduct({{512, 1024, 4096}, {64, 128}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_StabilityAllRanks<2>)
+    ->ArgsProduct({{512, 1024, 4096}, {64, 128}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_ExpPerEntry)->ArgsProduct({{512, 1024, 4096}, {64, 128}})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_FieldGemm)->ArgsProduct({{512, 1024, 4096}, {64, 128}})->Unit(benchmark::kMillisecond);

@@ -93,9 +93,8 @@ std::vector<std::int64_t> read_tokens(const std::string& path, Eigen::Index coun
     for (const char byte : text) tokens.push_back(static_cast<unsigned char>(byte));
   }
   if (static_cast<Eigen::Index>(tokens.size()) < count) {
-    throw attnspec::invalid_argument("paper_table: " + path + " has " +
-                                     std::to_string(tokens.size()) + " tokens, fewer than the " +
-                                     std::to_string(count) + " asked for");
+    throw attnspec::invalid_argument("paper_table: " + path + " has " + std::to_string(tokens.size()) +
+                                     " tokens, fewer than the " + std::to_string(count) + " asked for");
   }
   tokens.resize(static_cast<std::size_t>(count));
   return tokens;
@@ -142,7 +141,8 @@ void print_table(const std::vector<Run>& runs, bool causal_field) {
     std::snprintf(measured, sizeof measured, "%.3f/%.3f", all.measured_max_tv.median, all.measured_max_tv.max);
     std::printf("%-14s %-19s %5ld %6.2f %-8s  %-14s %-14s %-17s %-15s %-15s%s\n", run.model.c_str(), run.text.c_str(),
                 static_cast<long>(run.tokens), run.bits_per_token, positions_label(run.positions),
-                spread(all.field_rank, "%.0f/%.1f/%.0f").c_str(), spread(all.interaction_rank, "%.0f/%.1f/%.0f").c_str(),
+                spread(all.field_rank, "%.0f/%.1f/%.0f").c_str(),
+                spread(all.interaction_rank, "%.0f/%.1f/%.0f").c_str(),
                 spread(all.effective_rank_gap, "%.1f/%.1f/%.1f").c_str(), certified, measured,
                 causal_field ? spread(all.causal_field_rank, "%.0f/%.1f/%.0f").c_str() : "");
   }
@@ -234,8 +234,8 @@ int run(const Arguments& args) {
   for (const auto& model_argument : args.models) {
     checkpoints.push_back(std::make_unique<attnspec::io::ModelWeights>(model_argument.second));
     const attnspec::io::ModelConfig& config = checkpoints.back()->config();
-    total_heads += args.texts.size() * args.tokens.size() * static_cast<std::size_t>(config.layers * config.query_heads) *
-                   (config.rotary ? 2 : 1);
+    total_heads += args.texts.size() * args.tokens.size() *
+                   static_cast<std::size_t>(config.layers * config.query_heads) * (config.rotary ? 2 : 1);
   }
   for (std::size_t m = 0; m < args.models.size(); ++m) {
     const auto& [name, directory] = args.models[m];
@@ -245,9 +245,8 @@ int run(const Arguments& args) {
     for (const std::string& text : args.texts) {
       for (const Eigen::Index n : args.tokens) {
         if (n > config.context) {
-          throw attnspec::invalid_argument("paper_table: n = " + std::to_string(n) +
-                                           " exceeds the context of " + directory + " (" +
-                                           std::to_string(config.context) + ")");
+          throw attnspec::invalid_argument("paper_table: n = " + std::to_string(n) + " exceeds the context of " +
+                                           directory + " (" + std::to_string(config.context) + ")");
         }
         const std::vector<std::int64_t> tokens = read_tokens(text, n, model.vocab_size());
         attnspec::PipelineOptions options;

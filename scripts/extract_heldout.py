@@ -1,12 +1,12 @@
-"""Writes the held-out excerpts the demo reads: from each book's held-out last 10% (the split
-scripts/train_tiny_gpt2.py trains on the rest of), 4,096 bytes starting at a paragraph, to data/heldout/.
+"""Writes the held-out excerpts the demo reads: from each book's held-out last 10% (scripts/tiny_models.py
+trains both shipped models on the rest), 4,096 bytes starting at a paragraph, to data/heldout/.
 
     /usr/bin/python3 scripts/extract_heldout.py [--texts ../shared/data/texts]
 """
 import argparse
 import os
 
-from train_tiny_gpt2 import ROOT, splits
+from tiny_models import ROOT, splits
 
 NAMES = {"mobydick-pg2701.txt": "mobydick", "sherlock-pg1661.txt": "sherlock",
          "kjv-genesis-exodus.txt": "kjv-genesis-exodus"}

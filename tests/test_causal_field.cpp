@@ -51,13 +51,12 @@ void check_against_dense(const MatrixXd& q, const MatrixXd& k, double tau, doubl
 }
 }  // namespace
 
-TEMPLATE_TEST_CASE("causal field: leading values, energy and k@tau against the dense SVD", "[causal]", double,
-                   float) {
+TEMPLATE_TEST_CASE("causal field: leading values, energy and k@tau against the dense SVD", "[causal]", double, float) {
   const double tolerance = std::is_same_v<TestType, float> ? 2e-4 : 1e-9;
   std::mt19937_64 rng(2604);
   SECTION("low rank plus noise, n > d") {
-    check_against_dense<TestType>(low_rank_plus_noise(120, 16, 3, 0.05, rng), low_rank_plus_noise(120, 16, 3, 0.05, rng),
-                                  0.9, tolerance);
+    check_against_dense<TestType>(low_rank_plus_noise(120, 16, 3, 0.05, rng),
+                                  low_rank_plus_noise(120, 16, 3, 0.05, rng), 0.9, tolerance);
   }
   SECTION("Gaussian heads (a nearly flat spectrum: many values before 90%)") {
     check_against_dense<TestType>(gaussian(80, 8, rng), gaussian(80, 8, rng), 0.9, tolerance);

@@ -25,7 +25,8 @@ Eigen::MatrixXd npy(const std::string& path) { return io::read_npy(path).matrix<
 // Rows `positions` of a forward-pass tensor.
 Eigen::MatrixXd rows(const decoder::Matrix& m, const std::vector<std::int64_t>& positions) {
   Eigen::MatrixXd out(static_cast<Index>(positions.size()), m.cols());
-  for (std::size_t i = 0; i < positions.size(); ++i) out.row(static_cast<Index>(i)) = m.row(positions[i]).cast<double>();
+  for (std::size_t i = 0; i < positions.size(); ++i)
+    out.row(static_cast<Index>(i)) = m.row(positions[i]).cast<double>();
   return out;
 }
 
@@ -59,7 +60,8 @@ TEST_CASE("the C++ GPT-2 forward pass gives PyTorch's queries, keys and logits",
   for (Index i = 0; i < token_values.size(); ++i) tokens.push_back(static_cast<std::int64_t>(token_values(i)));
 
   std::vector<decoder::LayerActivations> layers;
-  const decoder::Matrix hidden = model.forward(tokens, [&](const decoder::LayerActivations& a) { layers.push_back(a); });
+  const decoder::Matrix hidden =
+      model.forward(tokens, [&](const decoder::LayerActivations& a) { layers.push_back(a); });
   REQUIRE(layers.size() == 4);
   for (const auto& layer : layers) {
     INFO("layer " << layer.layer);
@@ -107,7 +109,8 @@ TEST_CASE("the C++ forward pass gives PyTorch's rotary Q/K and logits for Llama,
             2e-5);
       // The tolerance separates the right rotation from the usual wrong ones by orders of magnitude.
       const Eigen::VectorXd frequencies = config.rotary->inverse_frequencies(config.head_dim);
-      CHECK(relative_difference(wrongly_rotated(before, positions, frequencies, config.head_dim, true), queries) > 1e-2);
+      CHECK(relative_difference(wrongly_rotated(before, positions, frequencies, config.head_dim, true), queries) >
+            1e-2);
       CHECK(relative_difference(wrongly_rotated(before, positions, frequencies, config.head_dim, false), queries) >
             1e-2);
     }
@@ -128,9 +131,9 @@ TEST_CASE("Llama-3 rotary frequencies: unscaled, divided and interpolated wavele
   for (Index i = 0; i < 32; ++i) {
     const double wavelength = 2 * pi / plain(i);
     INFO("pair " << i << ", wavelength " << wavelength);
-    if (wavelength < 8192.0 / 4) CHECK(scaled(i) == plain(i));                     // short: kept
+    if (wavelength < 8192.0 / 4) CHECK(scaled(i) == plain(i));                    // short: kept
     if (wavelength > 8192.0) CHECK(std::abs(scaled(i) - plain(i) / 32) < 1e-18);  // long: divided by the factor
-    if (wavelength >= 2048 && wavelength <= 8192) {                                // between: interpolated
+    if (wavelength >= 2048 && wavelength <= 8192) {                               // between: interpolated
       CHECK(scaled(i) <= plain(i));
       CHECK(scaled(i) >= plain(i) / 32);
     }
@@ -159,7 +162,8 @@ TEST_CASE("the forward pass refuses configurations it does not implement and sha
     const io::ModelWeights weights(directory);  // the weights alone can still be analysed
     require_io_error([&] { decoder::Model{weights}; }, fragments);
   };
-  refused(variant("yarn", "\"rope_theta\": 10000.0", R"("rope_theta": 10000.0, "rope_scaling": {"rope_type": "yarn", "factor": 4})"),
+  refused(variant("yarn", "\"rope_theta\": 10000.0",
+                  R"("rope_theta": 10000.0, "rope_scaling": {"rope_type": "yarn", "factor": 4})"),
           {"config.json", "does not implement", "\"yarn\"", "supported: none, \"default\", \"llama3\""});
   refused(variant("experts", "\"rope_theta\": 10000.0", R"("rope_theta": 10000.0, "num_local_experts": 8)"),
           {"mixture-of-experts", "num_local_experts"});
@@ -168,11 +172,15 @@ TEST_CASE("the forward pass refuses configurations it does not implement and sha
   {
     const io::ModelWeights weights(variant("wide_mlp", "\"intermediate_size\": 40", R"("intermediate_size": 41)"));
     const decoder::Model model(weights);  // the MLP is read layer by layer, when the forward pass reaches it
-    require_io_error([&] { (void)model.forward({1, 2}); },
-                     {"model.layers.0.mlp.gate_proj.weight", "[40, 32]", "implies [41, 32]"});
+    require_io_error(
+        [&] {
+          (void)model.forward({1, 2});
+        },
+        {"model.layers.0.mlp.gate_proj.weight", "[40, 32]", "implies [41, 32]"});
   }
   {
-    const io::ModelWeights weights(variant("short", "\"max_position_embeddings\": 64", R"("max_position_embeddings": 8)"));
+    const io::ModelWeights weights(
+        variant("short", "\"max_position_embeddings\": 64", R"("max_position_embeddings": 8)"));
     const decoder::Model model(weights);
     require_invalid_argument([&] { (void)model.forward(std::vector<std::int64_t>(9, 1)); },
                              {"9 tokens", "1 to 8", "context in config.json"});

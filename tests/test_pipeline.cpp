@@ -280,8 +280,9 @@ TEST_CASE("the causal field beside the full one: per head as CausalLogitEnergyFi
 
   require_invalid_argument(
       [&] {
-        (void)analyse_model<double>(model_heads(model.layers, model.query_heads, model.kv_heads, QueryGrouping::per_kv_head),
-                                    std::cref(model), options);
+        (void)analyse_model<double>(
+            model_heads(model.layers, model.query_heads, model.kv_heads, QueryGrouping::per_kv_head), std::cref(model),
+            options);
       },
       {"causal_field needs one query head's n queries against n keys", "stacked KV group", "(layer 0, head 0)"});
   options.field.drop_leading_keys = 1;

@@ -55,11 +55,11 @@ class Model {
     const auto& family = weights.description();
     if (!m_config.unsupported.empty()) {
       attnspec::io::detail::throw_io_error(weights.checkpoint().config_path().string(),
-                                       "the forward pass does not implement ", m_config.unsupported);
+                                           "the forward pass does not implement ", m_config.unsupported);
     }
     const Eigen::Index model_dim = m_config.model_dim;
-    const attnspec::TensorView embedding = weights.checkpoint().tensor(weights.model_tensor_name(
-        std::string(family.token_embedding) + ".weight"));
+    const attnspec::TensorView embedding =
+        weights.checkpoint().tensor(weights.model_tensor_name(std::string(family.token_embedding) + ".weight"));
     m_vocab = embedding.shape().empty() ? 0 : embedding.shape()[0];
     if (m_config.vocab_size != 0) m_vocab = m_config.vocab_size;
     m_token_embedding = weights.model_tensor(family.token_embedding, "weight", {m_vocab, model_dim});
@@ -74,10 +74,11 @@ class Model {
       m_output_head = m_token_embedding;
     } else {
       const std::string name = std::string(family.output_head) + ".weight";
-      m_output_head = weights.checkpoint().tensor(weights.checkpoint().contains(name) ? name : weights.model_tensor_name(name));
+      m_output_head =
+          weights.checkpoint().tensor(weights.checkpoint().contains(name) ? name : weights.model_tensor_name(name));
       if (m_output_head.shape() != std::vector<Eigen::Index>{m_vocab, model_dim}) {
         attnspec::io::detail::throw_io_error(m_output_head.name(), "has shape ", m_output_head.shape_text(),
-                                         " but the output head must be [", m_vocab, ", ", model_dim, "]");
+                                             " but the output head must be [", m_vocab, ", ", model_dim, "]");
       }
     }
     if (m_config.rotary) m_frequencies = m_config.rotary->inverse_frequencies(m_config.head_dim);
@@ -136,9 +137,8 @@ class Model {
         const Matrix gate = layer.mlp_gate(mlp_in).unaryExpr([](float z) { return z / (1.0f + std::exp(-z)); });
         x += layer.mlp_down(gate.cwiseProduct(layer.mlp_up(mlp_in)));
       } else {  // GPT-2: c_proj(gelu_tanh(c_fc(x)))
-        x += layer.mlp_down(layer.mlp_up(mlp_in).unaryExpr([](float z) {
-          return 0.5f * z * (1.0f + std::tanh(0.7978845608f * (z + 0.044715f * z * z * z)));
-        }));
+        x += layer.mlp_down(layer.mlp_up(mlp_in).unaryExpr(
+            [](float z) { return 0.5f * z * (1.0f + std::tanh(0.7978845608f * (z + 0.044715f * z * z * z))); }));
       }
     }
     return apply(m_final_norm, x);
@@ -147,9 +147,8 @@ class Model {
   /// Logits [rows, vocab] of final hidden states, converting the output head a block of rows at a time.
   Matrix logits(const Matrix& hidden) const {
     Matrix out(hidden.rows(), m_vocab);
-    for_each_output_block(hidden, [&](Eigen::Index first, const Matrix& block) {
-      out.middleCols(first, block.cols()) = block;
-    });
+    for_each_output_block(
+        hidden, [&](Eigen::Index first, const Matrix& block) { out.middleCols(first, block.cols()) = block; });
     return out;
   }
 
@@ -284,8 +283,8 @@ class Model {
   Affine linear(Eigen::Index layer, const char* name, Eigen::Index in, Eigen::Index out, bool bias) const {
     Affine affine;
     const bool conv1d = m_weights.description().projections == attnspec::io::ProjectionLayout::packed_conv1d;
-    const attnspec::TensorView weight =
-        m_weights.layer_tensor(layer, name, "weight", conv1d ? std::vector<Eigen::Index>{in, out} : std::vector<Eigen::Index>{out, in});
+    const attnspec::TensorView weight = m_weights.layer_tensor(
+        layer, name, "weight", conv1d ? std::vector<Eigen::Index>{in, out} : std::vector<Eigen::Index>{out, in});
     if (conv1d) {
       affine.weight = weight.matrix<float>();
     } else {  // [out, in] in C order is [in, out] in Fortran order: a sequential copy
@@ -324,7 +323,8 @@ class Model {
       layer.value = linear(l, family.value, model_dim, key_dim, m_config.query_key_value_bias);
     }
     layer.attention_output = linear(l, family.attention_output, query_dim, model_dim, m_config.attention_output_bias);
-    if (family.mlp_gate != nullptr) layer.mlp_gate = linear(l, family.mlp_gate, model_dim, m_mlp_dim, m_config.mlp_bias);
+    if (family.mlp_gate != nullptr)
+      layer.mlp_gate = linear(l, family.mlp_gate, model_dim, m_mlp_dim, m_config.mlp_bias);
     layer.mlp_up = linear(l, family.mlp_up, model_dim, m_mlp_dim, m_config.mlp_bias);
     layer.mlp_down = linear(l, family.mlp_down, m_mlp_dim, model_dim, m_config.mlp_bias);
     return layer;

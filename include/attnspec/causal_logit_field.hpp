@@ -99,8 +99,8 @@ class CausalLogitEnergyField {
   /// Smallest k whose leading k values hold a fraction >= τ of ‖F‖² (τ in (0, options.tau]); 0 for F = 0.
   Eigen::Index rank_at(double tau) const {
     if (!(tau > 0 && tau <= m_tau)) {
-      detail::throw_invalid_argument("CausalLogitEnergyField::rank_at", "tau = ", tau,
-                                     " must be in (0, ", m_tau, "], the options.tau the field was computed for");
+      detail::throw_invalid_argument("CausalLogitEnergyField::rank_at", "tau = ", tau, " must be in (0, ", m_tau,
+                                     "], the options.tau the field was computed for");
     }
     return rank_in(cumulative_variance(), tau);
   }
@@ -247,7 +247,8 @@ class CausalLogitEnergyField {
     // so Ritz pair l is off by β_j·|last entry of p_l|.
     const double last_beta = beta.back();
     Eigen::VectorXd cumulative = Eigen::VectorXd::Zero(j + 1);
-    for (Eigen::Index l = 0; l < j; ++l) cumulative(l + 1) = std::min(1.0, cumulative(l) + values(l) * values(l) / m_energy);
+    for (Eigen::Index l = 0; l < j; ++l)
+      cumulative(l + 1) = std::min(1.0, cumulative(l) + values(l) * values(l) / m_energy);
     if (tolerance > 0 && cumulative(j) < m_tau - 1e-12) return false;  // not enough energy yet
     const Eigen::Index needed = std::min<Eigen::Index>(rank_in(cumulative, m_tau) + 1, j);
     if (tolerance > 0) {

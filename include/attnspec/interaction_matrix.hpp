@@ -104,9 +104,7 @@ class InteractionMatrix {
   /// Query heads stacked in W_Q: 1, or g for a KV group.
   Eigen::Index group_size() const { return m_query_factor.rows() / m_key_factor.rows(); }
   /// M itself ((g·input_dim) × input_dim); allocates, for small cases and checking.
-  Matrix dense() const {
-    return static_cast<Scalar>(m_preparation.scale) * m_query_factor * m_key_factor.transpose();
-  }
+  Matrix dense() const { return static_cast<Scalar>(m_preparation.scale) * m_query_factor * m_key_factor.transpose(); }
   /// How the prepared W_Qᵀ and W_Kᵀ were reduced: for diagnostics and benchmarks.
   FactorRoute query_route() const { return m_svd.route_a(); }
   FactorRoute key_route() const { return m_svd.route_b(); }

@@ -118,12 +118,12 @@ struct HeadReport {
   HeadId id;
   Eigen::Index queries = 0, keys = 0, head_dim = 0, input_dim = 0;
   double field_scale = 0;
-  std::optional<SpectrumSummary> field;        ///< of E~
-  std::optional<SpectrumSummary> interaction;  ///< of M
-  std::optional<SpectrumGap> gap;              ///< M over E~, when both are present
+  std::optional<SpectrumSummary> field;            ///< of E~
+  std::optional<SpectrumSummary> interaction;      ///< of M
+  std::optional<SpectrumGap> gap;                  ///< M over E~, when both are present
   std::optional<CausalFieldSummary> causal_field;  ///< with PipelineOptions::causal_field
-  std::vector<StabilityAtRank> stability;      ///< at k@τ of E~ first, then the extra ranks
-  std::string preparation;                     ///< WeightPreparation::describe()
+  std::vector<StabilityAtRank> stability;          ///< at k@τ of E~ first, then the extra ranks
+  std::string preparation;                         ///< WeightPreparation::describe()
 };
 
 /// min / median / max of one figure over a set of heads (count = 0: no head had it; the values are NaN).
@@ -178,7 +178,8 @@ CausalFieldSummary causal_field_summary(const HeadInput<Scalar>& input, bool sta
                            input.keys.rows(), " keys");
   }
   if (!options.field.center_rows || options.field.drop_leading_keys != 0) {
-    throw_invalid_argument(function, "causal_field centres each row over all its visible keys: it needs "
+    throw_invalid_argument(function,
+                           "causal_field centres each row over all its visible keys: it needs "
                            "field.center_rows = true and field.drop_leading_keys = 0");
   }
   const CausalLogitEnergyField<Scalar> causal(input.queries, input.keys, {options.field.scale, options.tau});

@@ -30,8 +30,8 @@ struct StabilityTotals {
     for (Eigen::VectorXd* per_rank : sums()) per_rank->setZero(rank_count);
   }
   std::array<Eigen::VectorXd*, 8> maxima() {
-    return {&certified_max_tv, &certified_max_kl, &certified_max_output, &measured_max_tv, &measured_max_kl_forward,
-            &measured_max_kl_reverse, &measured_max_output, &max_abs_residual};
+    return {&certified_max_tv,        &certified_max_kl,        &certified_max_output, &measured_max_tv,
+            &measured_max_kl_forward, &measured_max_kl_reverse, &measured_max_output,  &max_abs_residual};
   }
   std::array<Eigen::VectorXd*, 4> sums() {
     return {&certified_sum_tv, &measured_sum_tv, &measured_sum_kl_forward, &measured_sum_kl_reverse};
@@ -86,7 +86,7 @@ inline double log_sum_exp(const Eigen::Ref<const Eigen::RowVectorXd>& x) {
 
 // Rows [first, first + rows) of the pass; `rows_out` receives per-row values when the caller keeps them.
 inline StabilityTotals run_stability_block(const StabilityPassInput& in, Eigen::Index first, Eigen::Index rows,
-                                                StabilityPassResult& rows_out) {
+                                           StabilityPassResult& rows_out) {
   const Eigen::Index m = in.keys->rows(), r = in.sigma->size();
   const auto rank_count = static_cast<Eigen::Index>(in.ranks.size());
   const bool with_values = in.values != nullptr;

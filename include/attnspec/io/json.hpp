@@ -51,14 +51,16 @@ inline std::uint64_t json_unsigned(const JsonValue& value, const std::string& so
   const bool digits_only = value.kind == JsonValue::Kind::number && !value.text.empty() &&
                            value.text.find_first_not_of("0123456789") == std::string::npos;
   if (!digits_only) {
-    detail::throw_io_error_at(source, value.offset, what, " at byte ", value.offset, " must be a non-negative integer, not ",
-                           value.kind == JsonValue::Kind::number ? value.text : std::string("a non-number"));
+    detail::throw_io_error_at(source, value.offset, what, " at byte ", value.offset,
+                              " must be a non-negative integer, not ",
+                              value.kind == JsonValue::Kind::number ? value.text : std::string("a non-number"));
   }
   std::uint64_t result = 0;
   for (const char digit : value.text) {
     const auto d = static_cast<std::uint64_t>(digit - '0');
     if (result > (limit - d) / 10) {
-      detail::throw_io_error_at(source, value.offset, what, " at byte ", value.offset, " = ", value.text, " exceeds ", limit);
+      detail::throw_io_error_at(source, value.offset, what, " at byte ", value.offset, " = ", value.text, " exceeds ",
+                                limit);
     }
     result = result * 10 + d;
   }

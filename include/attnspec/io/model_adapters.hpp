@@ -72,7 +72,8 @@ class ModelWeights {
     const bool packed = family.projections == ProjectionLayout::packed_conv1d;
     const Eigen::Index key_start = packed ? model_dim : 0;
     const Eigen::Index row_stride = packed ? 1 : model_dim, input_stride = packed ? 3 * model_dim : 1;
-    out.query_weight = query.strided_block<Scalar>(first * d * row_stride, count * d, row_stride, model_dim, input_stride);
+    out.query_weight =
+        query.strided_block<Scalar>(first * d * row_stride, count * d, row_stride, model_dim, input_stride);
     out.key_weight =
         key.strided_block<Scalar>((key_start + kv_head * d) * row_stride, d, row_stride, model_dim, input_stride);
     if (options.biases && m_config.query_key_value_bias) {
@@ -83,15 +84,14 @@ class ModelWeights {
     }
     if (options.fold_norm) {
       prep.norm_gain = tensor(layer, family.attention_norm, "weight").matrix<double>();
-      if (family.norm == NormKind::layer_norm) prep.norm_bias = tensor(layer, family.attention_norm, "bias").matrix<double>();
+      if (family.norm == NormKind::layer_norm)
+        prep.norm_bias = tensor(layer, family.attention_norm, "bias").matrix<double>();
     }
     return out;
   }
 
   /// The checkpoint's name of a tensor outside the layers, e.g. "wte.weight" or "model.embed_tokens.weight".
-  std::string model_tensor_name(const std::string& name) const {
-    return m_prefix + description().model_prefix + name;
-  }
+  std::string model_tensor_name(const std::string& name) const { return m_prefix + description().model_prefix + name; }
 
   /// The checkpoint's name of a per-layer tensor, e.g. "model.layers.3.self_attn.q_proj.weight".
   std::string layer_tensor_name(Eigen::Index layer, const std::string& suffix) const {

@@ -25,73 +25,100 @@ enum class ProjectionLayout { packed_conv1d, separate_linear };
 enum class AttentionBias { none, qkv, qkvo, from_config };
 
 /// One architecture family. Tensor names are suffixes after the layer prefix ("<layer_prefix><l>.") or the model
-/// prefix; a null name means the family has no such tensor.
+/// prefix; a null name means the family has no such tensor. The defaults describe a Llama-style family.
 struct FamilyDescription {
-  ModelFamily family;
-  const char* model_type;  ///< config.json's "model_type"
-  ProjectionLayout projections;
-  AttentionBias attention_bias;
-  NormKind norm;
-  PositionScheme positions;
-  bool sliding_window;     ///< reads config.json's "sliding_window" (one window for every layer)
-  const char* activation;  ///< the MLP activation config.json must name (hidden_act / activation_function)
-  // config.json keys
-  const char* model_dim_key;
-  const char* heads_key;
-  const char* kv_heads_key;  ///< null: as many KV heads as query heads
-  const char* layers_key;
-  const char* context_key;
-  Eigen::Index default_context;
-  const char* mlp_dim_key;
-  const char* activation_key;
-  const char* norm_eps_key;
-  double default_norm_eps;
-  bool default_tied_embeddings;
+  ModelFamily family = ModelFamily::llama;
+  const char* model_type = "llama";  ///< config.json's "model_type"
+  ProjectionLayout projections = ProjectionLayout::separate_linear;
+  AttentionBias attention_bias = AttentionBias::from_config;
+  NormKind norm = NormKind::rms_norm;
+  PositionScheme positions = PositionScheme::rotary;
+  bool sliding_window = false;      ///< reads config.json's "sliding_window" (one window for every layer)
+  const char* activation = "silu";  ///< the MLP activation config.json must name
+
+  // config.json keys, and Transformers' defaults where a key may be absent
+  const char* model_dim_key = "hidden_size";
+  const char* heads_key = "num_attention_heads";
+  const char* kv_heads_key = "num_key_value_heads";  ///< null: as many KV heads as query heads
+  const char* layers_key = "num_hidden_layers";
+  const char* context_key = "max_position_embeddings";
+  Eigen::Index default_context = 2048;
+  const char* mlp_dim_key = "intermediate_size";
+  const char* activation_key = "hidden_act";
+  const char* norm_eps_key = "rms_norm_eps";
+  double default_norm_eps = 1e-6;
+  bool default_tied_embeddings = false;
+
   // tensor names
-  const char* model_prefix;  ///< before the embeddings and final norm ("model." or "")
-  const char* layer_prefix;  ///< before the layer index ("model.layers." or "h.")
-  const char* token_embedding;
-  const char* position_embedding;
-  const char* final_norm;
-  const char* output_head;  ///< the untied output head, without the model prefix
-  const char* attention_norm;
-  const char* mlp_norm;
-  const char* query;  ///< the packed projection for packed_conv1d
-  const char* key;
-  const char* value;
-  const char* attention_output;
-  const char* mlp_gate;  ///< null: no gated MLP
-  const char* mlp_up;
-  const char* mlp_down;
+  const char* model_prefix = "model.";         ///< before the embeddings and the final norm
+  const char* layer_prefix = "model.layers.";  ///< before the layer index
+  const char* token_embedding = "embed_tokens";
+  const char* position_embedding = nullptr;
+  const char* final_norm = "norm";
+  const char* output_head = "lm_head";  ///< the untied output head, without the model prefix
+  const char* attention_norm = "input_layernorm";
+  const char* mlp_norm = "post_attention_layernorm";
+  const char* query = "self_attn.q_proj";  ///< the packed projection for packed_conv1d
+  const char* key = "self_attn.k_proj";
+  const char* value = "self_attn.v_proj";
+  const char* attention_output = "self_attn.o_proj";
+  const char* mlp_gate = "mlp.gate_proj";  ///< null: no gated MLP
+  const char* mlp_up = "mlp.up_proj";
+  const char* mlp_down = "mlp.down_proj";
 };
 
-/// Every family attnspec reads.
+/// Every family attnspec reads, indexed by ModelFamily.
 inline const std::array<FamilyDescription, 4>& model_families() {
-  static const std::array<FamilyDescription, 4> families = {{
-      {ModelFamily::gpt2, "gpt2", ProjectionLayout::packed_conv1d, AttentionBias::qkvo, NormKind::layer_norm,
-       PositionScheme::learned, false, "gelu_new", "n_embd", "n_head", nullptr, "n_layer", "n_positions", 1024,
-       "n_inner", "activation_function", "layer_norm_epsilon", 1e-5, true, "", "h.", "wte", "wpe", "ln_f", nullptr,
-       "ln_1", "ln_2", "attn.c_attn", "attn.c_attn", "attn.c_attn", "attn.c_proj", nullptr, "mlp.c_fc",
-       "mlp.c_proj"},
-      {ModelFamily::llama, "llama", ProjectionLayout::separate_linear, AttentionBias::from_config, NormKind::rms_norm,
-       PositionScheme::rotary, false, "silu", "hidden_size", "num_attention_heads", "num_key_value_heads",
-       "num_hidden_layers", "max_position_embeddings", 2048, "intermediate_size", "hidden_act", "rms_norm_eps", 1e-6,
-       false, "model.", "model.layers.", "embed_tokens", nullptr, "norm", "lm_head", "input_layernorm",
-       "post_attention_layernorm", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-       "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"},
-      {ModelFamily::mistral, "mistral", ProjectionLayout::separate_linear, AttentionBias::none, NormKind::rms_norm,
-       PositionScheme::rotary, true, "silu", "hidden_size", "num_attention_heads", "num_key_value_heads",
-       "num_hidden_layers", "max_position_embeddings", 32768, "intermediate_size", "hidden_act", "rms_norm_eps", 1e-6,
-       false, "model.", "model.layers.", "embed_tokens", nullptr, "norm", "lm_head", "input_layernorm",
-       "post_attention_layernorm", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-       "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"},
-      {ModelFamily::qwen2, "qwen2", ProjectionLayout::separate_linear, AttentionBias::qkv, NormKind::rms_norm,
-       PositionScheme::rotary, false, "silu", "hidden_size", "num_attention_heads", "num_key_value_heads",
-       "num_hidden_layers", "max_position_embeddings", 32768, "intermediate_size", "hidden_act", "rms_norm_eps", 1e-6,
-       false, "model.", "model.layers.", "embed_tokens", nullptr, "norm", "lm_head", "input_layernorm",
-       "post_attention_layernorm", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-       "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"},
-  }};
+  static const std::array<FamilyDescription, 4> families = [] {
+    FamilyDescription gpt2;  // packed Conv1D projections with biases, LayerNorm, learned positions, GELU MLP
+    gpt2.family = ModelFamily::gpt2;
+    gpt2.model_type = "gpt2";
+    gpt2.projections = ProjectionLayout::packed_conv1d;
+    gpt2.attention_bias = AttentionBias::qkvo;
+    gpt2.norm = NormKind::layer_norm;
+    gpt2.positions = PositionScheme::learned;
+    gpt2.activation = "gelu_new";
+    gpt2.model_dim_key = "n_embd";
+    gpt2.heads_key = "n_head";
+    gpt2.kv_heads_key = nullptr;
+    gpt2.layers_key = "n_layer";
+    gpt2.context_key = "n_positions";
+    gpt2.default_context = 1024;
+    gpt2.mlp_dim_key = "n_inner";
+    gpt2.activation_key = "activation_function";
+    gpt2.norm_eps_key = "layer_norm_epsilon";
+    gpt2.default_norm_eps = 1e-5;
+    gpt2.default_tied_embeddings = true;
+    gpt2.model_prefix = "";
+    gpt2.layer_prefix = "h.";
+    gpt2.token_embedding = "wte";
+    gpt2.position_embedding = "wpe";
+    gpt2.final_norm = "ln_f";
+    gpt2.output_head = nullptr;
+    gpt2.attention_norm = "ln_1";
+    gpt2.mlp_norm = "ln_2";
+    gpt2.query = gpt2.key = gpt2.value = "attn.c_attn";
+    gpt2.attention_output = "attn.c_proj";
+    gpt2.mlp_gate = nullptr;
+    gpt2.mlp_up = "mlp.c_fc";
+    gpt2.mlp_down = "mlp.c_proj";
+
+    const FamilyDescription llama;  // biases as "attention_bias" / "mlp_bias" say
+
+    FamilyDescription mistral = llama;  // no biases, one sliding window for every layer
+    mistral.family = ModelFamily::mistral;
+    mistral.model_type = "mistral";
+    mistral.attention_bias = AttentionBias::none;
+    mistral.sliding_window = true;
+    mistral.default_context = 131072;
+
+    FamilyDescription qwen2 = llama;  // q/k/v biases
+    qwen2.family = ModelFamily::qwen2;
+    qwen2.model_type = "qwen2";
+    qwen2.attention_bias = AttentionBias::qkv;
+    qwen2.default_context = 32768;
+    return std::array<FamilyDescription, 4>{gpt2, llama, mistral, qwen2};
+  }();
   return families;
 }
 
@@ -104,7 +131,8 @@ inline const char* family_name(ModelFamily family) { return family_description(f
 /// The model_type values attnspec reads, for error messages: "gpt2, llama, mistral, qwen2".
 inline std::string supported_model_types() {
   std::string list;
-  for (const FamilyDescription& family : model_families()) list += (list.empty() ? "" : ", ") + std::string(family.model_type);
+  for (const FamilyDescription& family : model_families())
+    list += (list.empty() ? "" : ", ") + std::string(family.model_type);
   return list;
 }
 
@@ -147,14 +175,14 @@ struct ModelConfig {
   Eigen::Index layers = 0, query_heads = 0, kv_heads = 0, head_dim = 0, model_dim = 0, context = 0;
   Eigen::Index vocab_size = 0, mlp_dim = 0;
   double norm_eps = 1e-5;
-  bool query_key_value_bias = false;    ///< q/k/v projections carry biases
-  bool attention_output_bias = false;   ///< the attention's output projection carries a bias
-  bool mlp_bias = false;                ///< the MLP's projections carry biases
-  bool tied_embeddings = true;          ///< the output head is the token embedding
-  Eigen::Index sliding_window = 0;      ///< keys at most this far back (itself included) are visible; 0: all
-  std::optional<RotaryConfig> rotary;   ///< for rotary families
-  std::string activation;               ///< the MLP activation config.json names
-  std::string unsupported;              ///< features the forward passes do not implement, empty if none
+  bool query_key_value_bias = false;   ///< q/k/v projections carry biases
+  bool attention_output_bias = false;  ///< the attention's output projection carries a bias
+  bool mlp_bias = false;               ///< the MLP's projections carry biases
+  bool tied_embeddings = true;         ///< the output head is the token embedding
+  Eigen::Index sliding_window = 0;     ///< keys at most this far back (itself included) are visible; 0: all
+  std::optional<RotaryConfig> rotary;  ///< for rotary families
+  std::string activation;              ///< the MLP activation config.json names
+  std::string unsupported;             ///< features the forward passes do not implement, empty if none
 
   Eigen::Index group_size() const { return query_heads / kv_heads; }
   const FamilyDescription& description() const { return family_description(family); }
@@ -265,7 +293,8 @@ inline ModelConfig parse_model_config(std::string_view text, const std::string& 
   config.family = family->family;
   config.model_dim = reader.integer(family->model_dim_key);
   config.query_heads = reader.integer(family->heads_key);
-  config.kv_heads = family->kv_heads_key ? reader.integer(family->kv_heads_key, config.query_heads) : config.query_heads;
+  config.kv_heads =
+      family->kv_heads_key ? reader.integer(family->kv_heads_key, config.query_heads) : config.query_heads;
   config.layers = reader.integer(family->layers_key);
   config.context = reader.integer(family->context_key, family->default_context);
   config.vocab_size = reader.integer("vocab_size", 0);
@@ -273,9 +302,10 @@ inline ModelConfig parse_model_config(std::string_view text, const std::string& 
   config.norm_eps = reader.positive_number(family->norm_eps_key, family->default_norm_eps);
   config.activation = reader.string(family->activation_key, family->activation);
   config.tied_embeddings = reader.boolean("tie_word_embeddings", family->default_tied_embeddings);
-  const bool from_config = family->attention_bias == AttentionBias::from_config && reader.boolean("attention_bias", false);
-  config.query_key_value_bias = family->attention_bias == AttentionBias::qkv ||
-                                family->attention_bias == AttentionBias::qkvo || from_config;
+  const bool from_config =
+      family->attention_bias == AttentionBias::from_config && reader.boolean("attention_bias", false);
+  config.query_key_value_bias =
+      family->attention_bias == AttentionBias::qkv || family->attention_bias == AttentionBias::qkvo || from_config;
   config.attention_output_bias = family->attention_bias == AttentionBias::qkvo || from_config;
   config.mlp_bias = family->projections == ProjectionLayout::packed_conv1d || reader.boolean("mlp_bias", false);
   if (config.query_heads % config.kv_heads != 0) {
@@ -287,7 +317,8 @@ inline ModelConfig parse_model_config(std::string_view text, const std::string& 
                            family->heads_key, " = ", config.query_heads);
   }
   const Eigen::Index implied = config.model_dim / config.query_heads;
-  config.head_dim = family->projections == ProjectionLayout::packed_conv1d ? implied : reader.integer("head_dim", implied);
+  config.head_dim =
+      family->projections == ProjectionLayout::packed_conv1d ? implied : reader.integer("head_dim", implied);
   // integer() refuses an explicit 0, so a zero here is the size implied by fewer model dimensions than heads.
   if (config.head_dim == 0) {
     detail::throw_io_error(path, "gives no \"head_dim\", and the model size ", config.model_dim, " over ",
@@ -311,7 +342,8 @@ inline ModelConfig parse_model_config(std::string_view text, const std::string& 
     config.unsupported += "use_sliding_window (per-layer window patterns); ";
   }
   for (const char* experts : {"num_local_experts", "num_experts", "n_routed_experts"}) {
-    if (reader.find(experts) != nullptr) config.unsupported += "mixture-of-experts (\"" + std::string(experts) + "\"); ";
+    if (reader.find(experts) != nullptr)
+      config.unsupported += "mixture-of-experts (\"" + std::string(experts) + "\"); ";
   }
   if (reader.find("layer_types") != nullptr) config.unsupported += "per-layer attention types (\"layer_types\"); ";
   if (config.activation != family->activation) {

@@ -199,7 +199,7 @@ NpyLayout parse_npy_layout(const std::vector<unsigned char>& bytes, const std::s
   const std::uint64_t header_length = read_little_endian(bytes.data() + 8, length_bytes);
   if (header_length > bytes.size() - header_start) {
     throw_io_error_at(source, 8, "header length ", header_length, " at byte 8 runs past the end of the file (",
-                   bytes.size(), " bytes)");
+                      bytes.size(), " bytes)");
   }
   const std::string_view header(reinterpret_cast<const char*>(bytes.data()) + header_start, header_length);
   NpyLayout layout;
@@ -218,8 +218,8 @@ NpyLayout parse_npy_layout(const std::vector<unsigned char>& bytes, const std::s
   layout.data_offset = header_start + header_length;
   const std::uint64_t expected = layout.count * element_size;
   if (bytes.size() - layout.data_offset != expected) {
-    throw_io_error_at(source, layout.data_offset, "data at byte ", layout.data_offset, " holds ", bytes.size() - layout.data_offset,
-                   " bytes but the header's shape and dtype need ", expected);
+    throw_io_error_at(source, layout.data_offset, "data at byte ", layout.data_offset, " holds ",
+                      bytes.size() - layout.data_offset, " bytes but the header's shape and dtype need ", expected);
   }
   return layout;
 }
@@ -230,10 +230,14 @@ NpyLayout parse_npy_layout(const std::vector<unsigned char>& bytes, const std::s
 inline NpyArray parse_npy(std::vector<unsigned char> bytes, const std::string& source) {
   ElementType type = ElementType::float64;
   auto float_bytes = [&](const std::string& descr) -> std::size_t {
-    if (descr == "<f2") type = ElementType::float16;
-    else if (descr == "<f4") type = ElementType::float32;
-    else if (descr == "<f8") type = ElementType::float64;
-    else return 0;
+    if (descr == "<f2")
+      type = ElementType::float16;
+    else if (descr == "<f4")
+      type = ElementType::float32;
+    else if (descr == "<f8")
+      type = ElementType::float64;
+    else
+      return 0;
     return element_size(type);
   };
   detail::NpyLayout layout = detail::parse_npy_layout(bytes, source, float_bytes, "little-endian <f2, <f4, <f8");
@@ -261,8 +265,8 @@ inline std::vector<std::int64_t> read_token_ids(const std::string& path, std::in
   const std::size_t width = integer_bytes(layout.descr);
   std::vector<std::int64_t> ids(static_cast<std::size_t>(layout.count));
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    const std::uint64_t raw = detail::read_little_endian(bytes.data() + layout.data_offset + i * width,
-                                                         static_cast<int>(width));
+    const std::uint64_t raw =
+        detail::read_little_endian(bytes.data() + layout.data_offset + i * width, static_cast<int>(width));
     // Sign-extend a 4-byte id; an 8-byte id is already two's complement.
     ids[i] = width == 4 ? static_cast<std::int64_t>(static_cast<std::int32_t>(static_cast<std::uint32_t>(raw)))
                         : static_cast<std::int64_t>(raw);

@@ -58,8 +58,8 @@ inline SafetensorsHeader parse_safetensors_header(const unsigned char* bytes, st
   std::uint64_t header_length = 0;
   for (int i = 7; i >= 0; --i) header_length = (header_length << 8) | bytes[i];
   if (header_length > size - 8) {
-    detail::throw_io_error_at(source, 0, "header length ", header_length, " at byte 0 runs past the end of the file (", size,
-                           " bytes)");
+    detail::throw_io_error_at(source, 0, "header length ", header_length, " at byte 0 runs past the end of the file (",
+                              size, " bytes)");
   }
   if (header_length > detail::kMaxSafetensorsHeader) {
     detail::throw_io_error_at(source, 0, "header length ", header_length, " at byte 0 exceeds the 100 MiB limit");
