@@ -147,14 +147,13 @@ int run(const Arguments& args) {
   std::printf("%s", attnspec::io::summary_table(report).c_str());
 
   if (!args.out.empty()) {
-    std::filesystem::create_directories(args.out);
     const attnspec::io::Provenance provenance = {{"checkpoint", args.checkpoint},
                                                  {"family", attnspec::io::family_name(config.family)},
                                                  {"dump", args.dump},
                                                  {"weight_preparation", report.heads.front().preparation}};
-    attnspec::io::write_json_report(args.out + "/report.json", report, provenance);
-    attnspec::io::write_csv_report(args.out + "/heads.csv", report);
-    attnspec::io::write_svg_plot(args.out + "/spectra.svg", report);
+    attnspec::io::write_report_set(args.out, {{"report.json", attnspec::io::json_report(report, provenance)},
+                                              {"heads.csv", attnspec::io::csv_report(report)},
+                                              {"spectra.svg", attnspec::io::svg_plot(report)}});
     std::printf("wrote %s/report.json, heads.csv, spectra.svg\n", args.out.c_str());
   }
   return 0;

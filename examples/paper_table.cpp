@@ -149,7 +149,7 @@ void print_table(const std::vector<Run>& runs, bool causal_field) {
 }
 
 // One plot per model and kind of Q/K: every head of every text at the model's longest length.
-void write_plots(const std::string& out, const std::vector<Run>& runs) {
+void add_plots(std::vector<std::pair<std::string, std::string>>& files, const std::vector<Run>& runs) {
   std::vector<std::pair<std::string, Positions>> written;
   for (const Run& run : runs) {
     const std::pair<std::string, Positions> key{run.model, run.positions};
@@ -175,12 +175,13 @@ void write_plots(const std::string& out, const std::vector<Run>& runs) {
     attnspec::io::SvgPlotOptions plot;
     plot.title = run.model + ": cumulative variance of Ẽ" + (before ? " before RoPE" : "") +
                  " (every head on every text, n = " + std::to_string(longest) + ") and M";
-    attnspec::io::write_svg_plot(out + "/spectra_" + run.model + (before ? "_pre_rope" : "") + ".svg", pooled, plot);
+    files.emplace_back("spectra_" + run.model + (before ? "_pre_rope" : "") + ".svg",
+                       attnspec::io::svg_plot(pooled, plot));
   }
 }
 
+// report.json, heads.csv and the plots, published together: the folder holds one run's outputs or the previous.
 void write_outputs(const std::string& out, const std::vector<Run>& runs) {
-  std::filesystem::create_directories(out);
   std::string json = "{\"runs\":[";
   std::string csv;
   for (std::size_t i = 0; i < runs.size(); ++i) {
@@ -201,9 +202,9 @@ void write_outputs(const std::string& out, const std::vector<Run>& runs) {
              "," + line + "\n";
     }
   }
-  attnspec::io::write_file_atomically(out + "/report.json", json + "]}\n");
-  attnspec::io::write_file_atomically(out + "/heads.csv", csv);
-  write_plots(out, runs);
+  std::vector<std::pair<std::string, std::string>> files = {{"report.json", json + "]}\n"}, {"heads.csv", csv}};
+  add_plots(files, runs);
+  attnspec::io::write_report_set(out, files);
 }
 
 // The heads of one layer, from one forward pass's queries and keys ([seq, heads·d]) and the checkpoint's weights.

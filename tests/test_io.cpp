@@ -515,3 +515,51 @@ TEST_CASE("one error hierarchy: attnspec::error catches every kind; io_error car
     CHECK(!io->offset());
   }
 }
+
+TEST_CASE("report sets are published all or nothing, and never replace a folder attnspec did not write",
+          "[io][report_set]") {
+  const fs::path root = fs::temp_directory_path() / "attnspec-report-sets";
+  fs::remove_all(root);
+  fs::create_directories(root);
+  const std::string out = (root / "out").string();
+  auto read = [](const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  io::write_report_set(out, {{"report.json", "{\"run\":1}"}, {"plot.svg", "<svg/>"}});
+  CHECK(read(root / "out" / "report.json") == "{\"run\":1}");
+  CHECK(read(root / "out" / io::report_set_manifest) == "report.json 9\nplot.svg 6\n");
+
+  // A second run replaces the whole set: no file of the first survives beside the second's.
+  io::write_report_set(out, {{"report.json", "{\"run\":2}"}});
+  CHECK(read(root / "out" / "report.json") == "{\"run\":2}");
+  CHECK(!fs::exists(root / "out" / "plot.svg"));
+
+  // A failure part-way (a name the file system refuses) leaves the previous set as it was and no debris.
+  require_io_error(
+      [&] {
+        io::write_report_set(out, {{"report.json", "{\"run\":3}"}, {std::string(300, 'x'), "?"}});
+      },
+      {"cannot open"});
+  CHECK(read(root / "out" / "report.json") == "{\"run\":2}");
+  std::vector<std::string> left;
+  for (const auto& entry : fs::directory_iterator(root)) left.push_back(entry.path().filename().string());
+  CHECK(left == std::vector<std::string>{"out"});
+
+  // A folder attnspec did not write is refused, and so are names that are not plain file names.
+  fs::create_directories(root / "mine");
+  std::ofstream(root / "mine" / "notes.txt") << "keep";
+  require_io_error(
+      [&] {
+        io::write_report_set((root / "mine").string(), {{"report.json", "{}"}});
+      },
+      {"mine", "was not written by attnspec", "refusing to replace it"});
+  CHECK(read(root / "mine" / "notes.txt") == "keep");
+  std::ofstream(root / "file") << "x";
+  require_io_error([&] { io::write_report_set((root / "file").string(), {{"a", ""}}); }, {"not a directory"});
+  require_io_error([&] { io::write_report_set(out, {{"../escape", ""}}); }, {"'../escape' is not a plain file name"});
+  require_io_error([&] { io::write_report_set(out, {{io::report_set_manifest, ""}}); }, {"not a plain file name"});
+  io::write_report_set((root / "empty").string(), {});  // an empty set is a folder with only the manifest
+  CHECK(fs::exists(root / "empty" / io::report_set_manifest));
+  fs::remove_all(root);
+}

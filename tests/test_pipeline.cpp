@@ -178,6 +178,13 @@ TEST_CASE("pipeline reports match the library's own objects, head by head", "[pi
   }
 }
 
+TEST_CASE("analyse_model takes a lambda with the default scalar", "[pipeline]") {
+  const ToyModel model(10);
+  const auto units = model_heads(1, model.query_heads, model.kv_heads);
+  const ModelReport report = analyse_model(units, [&](const HeadId& id) { return model(id); });
+  CHECK(report.heads.size() == units.size());
+}
+
 TEST_CASE("results are bit-identical for 1 and N threads", "[pipeline][threads]") {
   const ToyModel model(9);
   const auto units = model_heads(model.layers, model.query_heads, model.kv_heads);

@@ -273,10 +273,19 @@ inline void summarise_layers(ModelReport& report) {
   report.overall = detail::summarise(-1, all);
 }
 
+namespace detail {
+/// std::function of a unit's loader; a non-deduced context, so a lambda is accepted with Scalar defaulted.
+template <typename Scalar>
+struct HeadLoader {
+  using type = std::function<HeadInput<Scalar>(const HeadId&)>;
+};
+}  // namespace detail
+
 /// Analyses every unit in `heads`, asking `load` for each unit's tensors just before analysing it (so a model's
-/// tensors are never all converted at once), on options.threads threads.
+/// tensors are never all converted at once), on options.threads threads. `load` is called from those threads,
+/// several at a time: it must be safe to call concurrently (reading shared tensors is).
 template <typename Scalar = double>
-ModelReport analyse_model(const std::vector<HeadId>& heads, const std::function<HeadInput<Scalar>(const HeadId&)>& load,
+ModelReport analyse_model(const std::vector<HeadId>& heads, const typename detail::HeadLoader<Scalar>::type& load,
                           const PipelineOptions& options = {}) {
   constexpr const char* function = "analyse_model";
   if (heads.empty()) detail::throw_invalid_argument(function, "no heads to analyse");

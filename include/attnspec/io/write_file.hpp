@@ -1,11 +1,16 @@
-// attnspec: writing output files so a reader never sees a partly written one as if it were complete.
+// attnspec: writing output files so a reader never sees a partly written one as if it were complete, nor a
+// set of reports mixing two runs.
 #pragma once
 
 #include <unistd.h>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
 
 #include "io_errors.hpp"
 
@@ -28,6 +33,61 @@ inline void write_file_atomically(const std::string& path, std::string_view cont
   if (std::rename(temporary.c_str(), path.c_str()) != 0) {
     std::remove(temporary.c_str());
     detail::throw_io_error(path, "cannot rename ", temporary, " into place");
+  }
+}
+
+/// The file that marks a directory as a report set write_report_set may replace; it lists the set's files.
+constexpr const char* report_set_manifest = ".attnspec-report-set";
+
+/// Publishes `files` (plain file names and their contents) as the directory `directory`, all or nothing: they are
+/// written into a fresh sibling "<directory>.partial.<pid>", which then takes the place of `directory` by
+/// renames (an existing set is moved aside to "<directory>.previous.<pid>" first and removed after). A reader sees
+/// the old set, the new one, or for the instant between the two renames none, never a mix; on failure nothing
+/// changes. An existing `directory` is replaced only if it is empty or a set written here (it holds the manifest
+/// ".attnspec-report-set"), so a user's own folder is never swept away.
+inline void write_report_set(const std::string& directory,
+                             const std::vector<std::pair<std::string, std::string>>& files) {
+  namespace fs = std::filesystem;
+  const fs::path target = fs::path(directory).lexically_normal();
+  if (target.empty() || target.filename().empty() || target.filename() == "." || target.filename() == "..") {
+    detail::throw_io_error(directory, "is not a directory name write_report_set can replace");
+  }
+  std::error_code error;
+  const fs::file_status status = fs::symlink_status(target, error);
+  if (fs::exists(status)) {
+    if (!fs::is_directory(status)) detail::throw_io_error(directory, "exists and is not a directory");
+    if (!fs::is_empty(target, error) && !fs::exists(target / report_set_manifest, error)) {
+      detail::throw_io_error(directory, "exists and was not written by attnspec (no ", report_set_manifest,
+                             "); refusing to replace it");
+    }
+  }
+  std::string manifest;
+  for (const auto& [name, contents] : files) {
+    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == ".." ||
+        name == report_set_manifest) {
+      detail::throw_io_error(directory, "'", name, "' is not a plain file name for a report set");
+    }
+    manifest += name + " " + std::to_string(contents.size()) + "\n";
+  }
+  const std::string suffix = "." + std::to_string(::getpid());
+  const fs::path partial = target.string() + ".partial" + suffix, previous = target.string() + ".previous" + suffix;
+  fs::remove_all(partial, error);
+  try {
+    if (!fs::create_directories(partial, error)) detail::throw_io_error(directory, "cannot create ", partial.string());
+    for (const auto& [name, contents] : files) write_file_atomically((partial / name).string(), contents);
+    write_file_atomically((partial / report_set_manifest).string(), manifest);
+    const bool replacing = fs::exists(fs::symlink_status(target, error));
+    if (replacing && std::rename(target.c_str(), previous.c_str()) != 0) {
+      detail::throw_io_error(directory, "cannot move the previous set aside to ", previous.string());
+    }
+    if (std::rename(partial.c_str(), target.c_str()) != 0) {
+      if (replacing) std::rename(previous.c_str(), target.c_str());
+      detail::throw_io_error(directory, "cannot rename ", partial.string(), " into place");
+    }
+    if (replacing) fs::remove_all(previous, error);
+  } catch (...) {
+    fs::remove_all(partial, error);
+    throw;
   }
 }
 
