@@ -10,7 +10,6 @@
 #include <attnspec/io/svg_plot.hpp>
 #include <attnspec/pipeline.hpp>
 
-#include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -18,6 +17,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "progress.hpp"
 
 namespace {
 
@@ -80,16 +81,6 @@ Arguments parse(int argc, char** argv) {
   return args;
 }
 
-// A progress bar on stderr when it is a terminal.
-bool show_progress(std::size_t done, std::size_t total) {
-  const int width = 40;
-  const int filled = static_cast<int>(width * done / total);
-  std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu heads", filled, "########################################", width - filled,
-               "", done, total);
-  if (done == total) std::fprintf(stderr, "\n");
-  return true;
-}
-
 void print_heads(const attnspec::ModelReport& report, double tau) {
   std::printf("layer head kv  k@%g(E~)  erank(E~)  k@%g(M)  erank(M)  stable(M)  gap\n", tau, tau);
   for (const auto& head : report.heads) {
@@ -135,7 +126,11 @@ int run(const Arguments& args) {
     return input;
   };
   attnspec::PipelineOptions options = args.pipeline;
-  if (isatty(STDERR_FILENO)) options.progress = show_progress;
+  Progress progress(units.size());
+  options.progress = [&](std::size_t done, std::size_t) {
+    progress.update(done);
+    return true;
+  };
   const attnspec::ModelReport report = attnspec::analyse_model<double>(units, load, options);
 
   std::printf("%s: %s, %ld layers x %ld query heads (%ld KV heads), d = %ld, D = %ld%s\n", args.checkpoint.c_str(),

@@ -20,7 +20,6 @@
 #include <attnspec/io/svg_plot.hpp>
 #include <attnspec/pipeline.hpp>
 
-#include <unistd.h>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -31,6 +30,7 @@
 #include <vector>
 
 #include "decoder/decoder_forward.hpp"
+#include "progress.hpp"
 
 namespace {
 
@@ -230,7 +230,7 @@ std::vector<attnspec::HeadReport> analyse_layer(const attnspec::io::ModelWeights
 
 int run(const Arguments& args) {
   std::vector<Run> runs;
-  std::size_t done_heads = 0, total_heads = 0;
+  std::size_t total_heads = 0;
   std::vector<std::unique_ptr<attnspec::io::ModelWeights>> checkpoints;
   for (const auto& model_argument : args.models) {
     checkpoints.push_back(std::make_unique<attnspec::io::ModelWeights>(model_argument.second));
@@ -238,6 +238,8 @@ int run(const Arguments& args) {
     total_heads += args.texts.size() * args.tokens.size() *
                    static_cast<std::size_t>(config.layers * config.query_heads) * (config.rotary ? 2 : 1);
   }
+  Progress progress(total_heads);
+  std::size_t done_heads = 0;
   for (std::size_t m = 0; m < args.models.size(); ++m) {
     const auto& [name, directory] = args.models[m];
     const attnspec::io::ModelWeights& weights = *checkpoints[m];
@@ -261,7 +263,7 @@ int run(const Arguments& args) {
               into.report.heads.push_back(std::move(head));
             }
             done_heads += static_cast<std::size_t>(config.query_heads);
-            if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\r%zu/%zu heads analysed", done_heads, total_heads);
+            progress.update(done_heads);
           };
           append(rotated, layer.queries, layer.keys);
           if (config.rotary) append(before, layer.queries_before_rotation, layer.keys_before_rotation);
@@ -277,7 +279,6 @@ int run(const Arguments& args) {
       }
     }
   }
-  if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\n");
   print_table(runs, args.causal_field);
   write_outputs(args.out, runs);
   std::printf("wrote %s/report.json, %s/heads.csv and spectra_<model>[_pre_rope].svg\n", args.out.c_str(),
