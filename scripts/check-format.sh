@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh clang-format
 git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror
-echo "clang-format: $(git ls-files '*.cpp' '*.hpp' | wc -l) files formatted"
+echo "clang-format: $(git ls-files "*.cpp" "*.hpp" | wc -l) files as clang-format would write them"

@@ -4,6 +4,7 @@ training recipe, the held-out loss, rounding to the stored precision and the saf
 Imported by scripts/train_tiny_gpt2.py and scripts/train_tiny_llama.py; runs on /usr/bin/python3 with Debian's
 python3-torch and python3-numpy.
 """
+import argparse
 import json
 import math
 import os
@@ -126,3 +127,39 @@ def write_checkpoint(directory, tensors, config, dtype):
     write_safetensors(os.path.join(directory, "model.safetensors"), tensors, dtype)
     with open(os.path.join(directory, "config.json"), "w") as f:
         json.dump(config, f, indent=1)
+
+
+def train_and_write(make_model, save, dtype, context, names, script, steps=800):
+    """The command line of both training scripts: writes the random-initialisation control of `make_model()`
+    (seed 2604) to models/<names[1]>, trains the same initialisation on the books (seed 2604, 2 threads), writes it
+    to models/<names[0]> with training.json (held-out loss in bits per byte of both); `steps` is the default length. `save(model, directory,
+    extra_config)` writes one checkpoint; parameters are rounded to `dtype`, the stored precision, first."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--texts", default=TEXTS)
+    parser.add_argument("--out", default=os.path.join(ROOT, "models"))
+    args = parser.parse_args()
+    torch.manual_seed(2604)
+    torch.set_num_threads(2)
+    rng = np.random.default_rng(2604)
+
+    data = splits(args.texts)
+    control = make_model()
+    round_parameters(control, dtype)
+    save(control, os.path.join(args.out, names[1]), {"attnspec_note": "random initialisation (seed 2604), the control"})
+
+    torch.manual_seed(2604)
+    model = make_model()
+    seconds = train(model, data, rng, args.steps, args.batch, context)
+    round_parameters(model, dtype)
+    held_out = {name: bits_per_byte(model, h, context) for name, (_, h) in data.items()}
+    held_out_control = {name: bits_per_byte(control, h, context) for name, (_, h) in data.items()}
+    summary = {"steps": args.steps, "batch": args.batch, "context": context, "seed": 2604,
+               "training_seconds": round(seconds), "torch": torch.__version__,
+               "held_out_bits_per_byte": held_out, "control_held_out_bits_per_byte": held_out_control}
+    save(model, os.path.join(args.out, names[0]),
+         {"attnspec_note": f"trained by scripts/{script} on the books' first 90%"})
+    with open(os.path.join(args.out, names[0], "training.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    print(json.dumps(summary, indent=1))

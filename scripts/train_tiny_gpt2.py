@@ -12,15 +12,11 @@ models/tiny-gpt2-random/. The held-out loss in bits per byte goes to models/tiny
 
 Deterministic for a given torch build and thread count (seed 2604, 2 threads).
 """
-import argparse
-import json
 import math
-import os
 
-import numpy as np
 import torch
 
-from tiny_models import ROOT, TEXTS, VOCAB, bits_per_byte, round_parameters, splits, train, write_checkpoint
+from tiny_models import VOCAB, train_and_write, write_checkpoint
 
 LAYERS, D, HEADS, CONTEXT = 4, 192, 3, 1024
 
@@ -95,38 +91,6 @@ def save_gpt2(model, directory, extra):
     write_checkpoint(directory, tensors, config, torch.float16)
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=800)
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--texts", default=TEXTS)
-    parser.add_argument("--out", default=os.path.join(ROOT, "models"))
-    args = parser.parse_args()
-    torch.manual_seed(2604)
-    torch.set_num_threads(2)
-    rng = np.random.default_rng(2604)
-
-    data = splits(args.texts)
-    control = TinyGPT2()
-    round_parameters(control, torch.float16)
-    save_gpt2(control, os.path.join(args.out, "tiny-gpt2-random"),
-              {"attnspec_note": "random initialisation (seed 2604), the control"})
-
-    torch.manual_seed(2604)
-    model = TinyGPT2()
-    seconds = train(model, data, rng, args.steps, args.batch, CONTEXT)
-    round_parameters(model, torch.float16)
-    held_out = {name: bits_per_byte(model, h, CONTEXT) for name, (_, h) in data.items()}
-    held_out_control = {name: bits_per_byte(control, h, CONTEXT) for name, (_, h) in data.items()}
-    summary = {"steps": args.steps, "batch": args.batch, "context": CONTEXT, "seed": 2604,
-               "training_seconds": round(seconds), "torch": torch.__version__,
-               "held_out_bits_per_byte": held_out, "control_held_out_bits_per_byte": held_out_control}
-    save_gpt2(model, os.path.join(args.out, "tiny-gpt2-books"),
-              {"attnspec_note": "trained by scripts/train_tiny_gpt2.py on the books' first 90%"})
-    with open(os.path.join(args.out, "tiny-gpt2-books", "training.json"), "w") as f:
-        json.dump(summary, f, indent=1)
-    print(json.dumps(summary, indent=1))
-
-
 if __name__ == "__main__":
-    main()
+    train_and_write(TinyGPT2, save_gpt2, torch.float16, CONTEXT, ("tiny-gpt2-books", "tiny-gpt2-random"),
+                    "train_tiny_gpt2.py")

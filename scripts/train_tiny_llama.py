@@ -16,15 +16,11 @@ models/tiny-llama-random/. The held-out loss in bits per byte goes to models/tin
 
 Deterministic for a given torch build and thread count (seed 2604, 2 threads).
 """
-import argparse
-import json
 import math
-import os
 
-import numpy as np
 import torch
 
-from tiny_models import ROOT, TEXTS, VOCAB, bits_per_byte, round_parameters, splits, train, write_checkpoint
+from tiny_models import VOCAB, train_and_write, write_checkpoint
 
 LAYERS, D, HEADS, KV_HEADS, HEAD_DIM, MLP, CONTEXT = 4, 256, 4, 2, 64, 512, 1024
 ROPE_THETA = 500000.0
@@ -135,38 +131,6 @@ def save_llama(model, directory, extra):
     write_checkpoint(directory, tensors, config, torch.bfloat16)
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--texts", default=TEXTS)
-    parser.add_argument("--out", default=os.path.join(ROOT, "models"))
-    args = parser.parse_args()
-    torch.manual_seed(2604)
-    torch.set_num_threads(2)
-    rng = np.random.default_rng(2604)
-
-    data = splits(args.texts)
-    control = TinyLlama()
-    round_parameters(control, torch.bfloat16)
-    save_llama(control, os.path.join(args.out, "tiny-llama-random"),
-               {"attnspec_note": "random initialisation (seed 2604), the control"})
-
-    torch.manual_seed(2604)
-    model = TinyLlama()
-    seconds = train(model, data, rng, args.steps, args.batch, CONTEXT)
-    round_parameters(model, torch.bfloat16)
-    held_out = {name: bits_per_byte(model, h, CONTEXT) for name, (_, h) in data.items()}
-    held_out_control = {name: bits_per_byte(control, h, CONTEXT) for name, (_, h) in data.items()}
-    summary = {"steps": args.steps, "batch": args.batch, "context": CONTEXT, "seed": 2604,
-               "training_seconds": round(seconds), "torch": torch.__version__,
-               "held_out_bits_per_byte": held_out, "control_held_out_bits_per_byte": held_out_control}
-    save_llama(model, os.path.join(args.out, "tiny-llama-books"),
-               {"attnspec_note": "trained by scripts/train_tiny_llama.py on the books' first 90%"})
-    with open(os.path.join(args.out, "tiny-llama-books", "training.json"), "w") as f:
-        json.dump(summary, f, indent=1)
-    print(json.dumps(summary, indent=1))
-
-
 if __name__ == "__main__":
-    main()
+    train_and_write(TinyLlama, save_llama, torch.bfloat16, CONTEXT, ("tiny-llama-books", "tiny-llama-random"),
+                    "train_tiny_llama.py", steps=400)
