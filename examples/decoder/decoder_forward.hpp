@@ -51,6 +51,8 @@ struct Norm {
 
 class Model {
  public:
+  /// Checks what the whole pass will need up front (supported configuration, embeddings, final norm, output head);
+  /// each layer's tensors are checked when the pass reaches the layer. `weights` must outlive the model.
   explicit Model(const attnspec::io::ModelWeights& weights) : m_weights(weights), m_config(weights.config()) {
     const auto& family = weights.description();
     if (!m_config.unsupported.empty()) {
@@ -82,10 +84,11 @@ class Model {
       }
     }
     if (m_config.rotary) m_frequencies = m_config.rotary->inverse_frequencies(m_config.head_dim);
-    if (m_config.mlp_dim == 0) {  // config.json need not give it: take it from the first layer's tensor
+    if (m_config.mlp_dim == 0) {  // config.json need not give it: the first layer's up projection tells
       const std::string up = weights.layer_tensor_name(0, std::string(family.mlp_up) + ".weight");
       const attnspec::TensorView up_weight = weights.checkpoint().tensor(up);
-      m_mlp_dim = up_weight.rank() == 2 ? up_weight.shape()[0] : 0;
+      const bool conv1d = family.projections == attnspec::io::ProjectionLayout::packed_conv1d;  // [in, out]
+      m_mlp_dim = up_weight.rank() == 2 ? up_weight.shape()[conv1d ? 1 : 0] : 0;
     } else {
       m_mlp_dim = m_config.mlp_dim;
     }
