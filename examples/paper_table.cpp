@@ -20,6 +20,7 @@
 #include <attnspec/io/svg_plot.hpp>
 #include <attnspec/pipeline.hpp>
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -42,18 +43,40 @@ struct Arguments {
   bool causal_field = false;
 };
 
+constexpr const char* usage_text =
+    "usage: paper_table --model NAME=DIR [--model ...] --text PATH [--text ...]\n"
+    "                   [--tokens 512,1024] [--out DIR] [--causal-field]\n"
+    "  --model NAME=DIR  a checkpoint (config.json + model.safetensors or shards) of a GPT-2, Llama, Mistral or\n"
+    "                    Qwen-2 model, shown as NAME\n"
+    "  --text PATH       bytes of text (byte-level models), or token ids as an int32/int64 .npy file\n"
+    "  --tokens LIST     the lengths n to analyse, comma-separated (default 512,1024)\n"
+    "  --out DIR         where report.json, heads.csv and the plots go (default attnspec-out), replaced as a set\n"
+    "  --causal-field    also k@0.9 of the causal field, each row centred over the keys it sees\n"
+    "exit status: 0 done, 1 an input or analysis error, 2 a usage error\n";
+
 [[noreturn]] void usage(const std::string& problem) {
-  std::fprintf(stderr,
-               "paper_table: %s\nusage: paper_table --model NAME=DIR [--model ...] --text PATH [--text ...]\n"
-               "                   [--tokens 512,1024] [--out DIR] [--causal-field]\n",
-               problem.c_str());
+  std::fprintf(stderr, "paper_table: %s\n%s", problem.c_str(), usage_text);
   std::exit(2);
+}
+
+// A positive token count, the whole text of `item` (no sign, no trailing characters).
+Eigen::Index parse_count(const std::string& item) {
+  Eigen::Index count = 0;
+  const auto [end, error] = std::from_chars(item.data(), item.data() + item.size(), count);
+  if (error != std::errc() || end != item.data() + item.size() || count <= 0) {
+    usage("--tokens takes positive whole numbers separated by commas, not '" + item + "'");
+  }
+  return count;
 }
 
 Arguments parse(int argc, char** argv) {
   Arguments args;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::printf("%s", usage_text);
+      std::exit(0);
+    }
     if (flag == "--causal-field") {
       args.causal_field = true;
       continue;
@@ -62,14 +85,15 @@ Arguments parse(int argc, char** argv) {
     const std::string value = argv[++i];
     if (flag == "--model") {
       const auto equals = value.find('=');
-      if (equals == std::string::npos) usage("--model takes NAME=DIR");
+      if (equals == std::string::npos || equals == 0) usage("--model takes NAME=DIR");
       args.models.emplace_back(value.substr(0, equals), value.substr(equals + 1));
     } else if (flag == "--text") {
       args.texts.push_back(value);
     } else if (flag == "--tokens") {
       args.tokens.clear();
       std::stringstream list(value);
-      for (std::string item; std::getline(list, item, ',');) args.tokens.push_back(std::atol(item.c_str()));
+      for (std::string item; std::getline(list, item, ',');) args.tokens.push_back(parse_count(item));
+      if (args.tokens.empty()) usage("--tokens needs at least one length");
     } else if (flag == "--out") {
       args.out = value;
     } else {
