@@ -19,8 +19,10 @@ namespace attnspec::io {
 
 /// How a head's weights are prepared before M is formed (see WeightPreparation).
 struct AdapterOptions {
-  bool fold_norm = false;   ///< fold the pre-attention norm's gain (and LayerNorm's bias) into M
-  bool biases = false;      ///< include q/k biases (GPT-2, Qwen-2) through the constant coordinate
+  bool fold_norm = false;  ///< fold the pre-attention norm's gain (and LayerNorm's bias) into M
+  /// include the q/k biases the family has (GPT-2, Qwen-2, Llama with attention_bias) through the constant
+  /// coordinate
+  bool biases = false;
   bool logit_scale = true;  ///< scale M by 1/sqrt(d), so its singular values are on the logits' scale
 };
 
