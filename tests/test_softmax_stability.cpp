@@ -396,3 +396,33 @@ TEST_CASE("stability errors name the argument and the value", "[stability][error
   assumed.delocalisation_c = 0.5;
   require_invalid_argument([&] { SoftmaxStabilityBound<double> b(q, k, assumed); }, {"delocalisation_c = 0.5"});
 }
+
+TEST_CASE("one object for many heads: default construction, compute() again, no half-updated state on error",
+          "[stability]") {
+  std::mt19937_64 rng(31);
+  const MatrixXd q1 = gaussian(20, 6, rng), k1 = gaussian(20, 6, rng), v1 = gaussian(20, 3, rng);
+  const MatrixXd q2 = gaussian(30, 6, rng), k2 = gaussian(30, 6, rng);
+  StabilityOptions options;
+  options.causal = true;
+
+  SoftmaxStabilityBound<double> bound;
+  CHECK(bound.ranks().empty());
+  CHECK(&bound.compute(q1, k1, v1, options) == &bound);
+  const SoftmaxStabilityBound<double> fresh_first(q1, k1, v1, options);
+  REQUIRE(bound.ranks().size() == fresh_first.ranks().size());
+  CHECK(bound.at_rank(2).measured_max_tv == fresh_first.at_rank(2).measured_max_tv);
+  CHECK(bound.at_rank(2).measured_output_error == fresh_first.at_rank(2).measured_output_error);
+
+  bound.compute(q2, k2, options);  // the next head, without values
+  const SoftmaxStabilityBound<double> fresh_second(q2, k2, options);
+  CHECK(bound.field().rows() == 30);
+  CHECK(bound.at_rank(3).certified_max_tv == fresh_second.at_rank(3).certified_max_tv);
+  CHECK(!bound.at_rank(3).measured_output_error);
+
+  MatrixXd broken = q1;
+  broken(4, 1) = std::numeric_limits<double>::infinity();
+  require_invalid_argument([&] { bound.compute(broken, k1, options); }, {"Q(4, 1) = inf"});
+  require_invalid_argument([&] { bound.compute(q1, k1, gaussian(19, 3, rng), options); }, {"V (19x3)", "K is 20x6"});
+  CHECK(bound.field().rows() == 30);  // still the second head's results
+  CHECK(bound.at_rank(3).certified_max_tv == fresh_second.at_rank(3).certified_max_tv);
+}

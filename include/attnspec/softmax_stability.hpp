@@ -192,20 +192,40 @@ struct StabilityOptions {
   std::vector<double> ranks_at_variance;
 };
 
-/// The softmax-stability calculator for one head: at_rank(k) for every k = 0..r, min_rank(ε).
+/// The softmax-stability calculator for one head: at_rank(k) for every k = 0..r, min_rank(ε). Shaped like
+/// Eigen's decompositions: default-constructible, computing constructors, and compute() for the next head.
 template <typename Scalar = double>
 class SoftmaxStabilityBound {
  public:
+  SoftmaxStabilityBound() = default;
+
   template <class DerivedQ, class DerivedK>
   SoftmaxStabilityBound(const Eigen::MatrixBase<DerivedQ>& queries, const Eigen::MatrixBase<DerivedK>& keys,
                         const StabilityOptions& options = {}) {
-    compute(queries, keys, static_cast<const Eigen::MatrixXd*>(nullptr), options);
+    compute(queries, keys, options);
   }
 
   /// With value vectors V (m×d_v, one row per key as passed), so output errors are bounded and measured too.
   template <class DerivedQ, class DerivedK, class DerivedV>
   SoftmaxStabilityBound(const Eigen::MatrixBase<DerivedQ>& queries, const Eigen::MatrixBase<DerivedK>& keys,
                         const Eigen::MatrixBase<DerivedV>& values, const StabilityOptions& options = {}) {
+    compute(queries, keys, values, options);
+  }
+
+  /// (Re)computes everything for a new head. On error the object keeps the previous head's results.
+  template <class DerivedQ, class DerivedK>
+  SoftmaxStabilityBound& compute(const Eigen::MatrixBase<DerivedQ>& queries, const Eigen::MatrixBase<DerivedK>& keys,
+                                 const StabilityOptions& options = {}) {
+    SoftmaxStabilityBound next;
+    next.compute_from(queries, keys, static_cast<const Eigen::MatrixXd*>(nullptr), options);
+    *this = std::move(next);
+    return *this;
+  }
+
+  /// The same with value vectors V (m×d_v).
+  template <class DerivedQ, class DerivedK, class DerivedV>
+  SoftmaxStabilityBound& compute(const Eigen::MatrixBase<DerivedQ>& queries, const Eigen::MatrixBase<DerivedK>& keys,
+                                 const Eigen::MatrixBase<DerivedV>& values, const StabilityOptions& options = {}) {
     constexpr const char* function = "SoftmaxStabilityBound";
     if (values.rows() != keys.rows()) {
       detail::throw_invalid_argument(function, "V (", detail::shape_of(values), ") needs one row per key; K is ",
@@ -214,7 +234,10 @@ class SoftmaxStabilityBound {
     detail::require_nonempty(function, "V", values);
     const Eigen::MatrixXd v = values.template cast<double>();
     detail::require_finite(function, "V", v);
-    compute(queries, keys, &v, options);
+    SoftmaxStabilityBound next;
+    next.compute_from(queries, keys, &v, options);
+    *this = std::move(next);
+    return *this;
   }
 
   /// Largest rank r = min(n, m', d); at_rank accepts k = 0..r (those evaluated, when StabilityOptions::ranks is set).
@@ -252,8 +275,8 @@ class SoftmaxStabilityBound {
 
  private:
   template <class DerivedQ, class DerivedK>
-  void compute(const Eigen::MatrixBase<DerivedQ>& queries, const Eigen::MatrixBase<DerivedK>& keys,
-               const Eigen::MatrixXd* values, const StabilityOptions& options) {
+  void compute_from(const Eigen::MatrixBase<DerivedQ>& queries, const Eigen::MatrixBase<DerivedK>& keys,
+                    const Eigen::MatrixXd* values, const StabilityOptions& options) {
     constexpr const char* function = "SoftmaxStabilityBound";
     if (options.block_rows <= 0) {
       detail::throw_invalid_argument(function, "block_rows = ", options.block_rows, " must be positive");
