@@ -298,4 +298,19 @@ TEST_CASE("one object is reused across heads of different shapes", "[field]") {
     CHECK(field.cols() == shape.m);
     CHECK(field.head_dim() == shape.d);
   }
+  // A head that fails (a NaN in K, keys that overflow when centred) leaves the previous head's results whole.
+  const MatrixXd q = gaussian(12, 4, rng), k = gaussian(15, 4, rng);
+  field.compute(q, k);
+  const VectorXd before = field.singular_values();
+  MatrixXd bad_keys = gaussian(9, 4, rng);
+  bad_keys(2, 3) = std::nan("");
+  require_invalid_argument([&] { field.compute(gaussian(9, 4, rng), bad_keys); }, {"K(2, 3) = nan"});
+  MatrixXd huge_keys = gaussian(9, 4, rng);
+  huge_keys(0, 0) = 1.7e308;
+  huge_keys(1, 0) = -1.7e308;
+  require_invalid_argument([&] { field.compute(gaussian(9, 4, rng), huge_keys); }, {"centring K (9x4) overflows"});
+  CHECK(field.singular_values() == before);
+  CHECK(field.rows() == 12);
+  CHECK(field.cols() == 15);
+  CHECK(field.keys().rows() == 15);
 }

@@ -51,7 +51,7 @@ class LogitEnergyField {
     compute(queries, keys, options);
   }
 
-  /// (Re)computes the field for a new head, reusing this object's storage.
+  /// (Re)computes the field for a new head. On error the object keeps the previous head's results.
   template <class DerivedQ, class DerivedK>
   LogitEnergyField& compute(const Eigen::MatrixBase<DerivedQ>& queries, const Eigen::MatrixBase<DerivedK>& keys,
                             const FieldOptions& options = {}) {
@@ -75,30 +75,35 @@ class LogitEnergyField {
                                      "compute_vectors needs FieldAlgorithm::accurate");
     }
 
-    m_queries = queries.template cast<Scalar>();
-    m_keys = keys.bottomRows(keys.rows() - options.drop_leading_keys).template cast<Scalar>();
+    // Everything is computed into locals and moved in at the end, so a head that fails leaves the previous one.
+    Matrix used_queries = queries.template cast<Scalar>();
+    Matrix used_keys = keys.bottomRows(keys.rows() - options.drop_leading_keys).template cast<Scalar>();
     // Checked after conversion, so a double too large for float is caught as well as NaN and Inf.
-    detail::require_finite(function, "Q", m_queries);
-    detail::require_finite(function, "K", m_keys);
+    detail::require_finite(function, "Q", used_queries);
+    detail::require_finite(function, "K", used_keys);
     if (options.center_rows) {
-      center_keys(m_keys);
+      center_keys(used_keys);
       // Differences of keys overflow only for entries within a factor of two of the largest finite value.
-      if (!m_keys.allFinite()) {
-        detail::throw_invalid_argument(function, "centring K (", detail::shape_of(m_keys),
+      if (!used_keys.allFinite()) {
+        detail::throw_invalid_argument(function, "centring K (", detail::shape_of(used_keys),
                                        ") overflows: its largest |entry| ", keys.cwiseAbs().maxCoeff(),
                                        " is too close to the largest finite value; "
                                        "scale the keys down and put the factor into FieldOptions::scale");
       }
     }
 
-    m_options = options;
-    m_scale = scale;
+    detail::FactoredSvd<Scalar> svd;
     const unsigned threads = std::max(1u, options.threads);
     if (options.algorithm == FieldAlgorithm::gram) {
-      m_svd.compute_from_grams(m_queries, m_keys, scale, threads, function);
+      svd.compute_from_grams(used_queries, used_keys, scale, threads, function);
     } else {
-      m_svd.compute(m_queries, m_keys, scale, options.compute_vectors, threads, function);
+      svd.compute(used_queries, used_keys, scale, options.compute_vectors, threads, function);
     }
+    m_queries.swap(used_queries);
+    m_keys.swap(used_keys);
+    m_svd = std::move(svd);
+    m_options = options;
+    m_scale = scale;
     return *this;
   }
 
