@@ -2,7 +2,8 @@
 #   -DMODE=find_package|add_subdirectory|fetchcontent -DSOURCE=<attnspec source> -DBUILD=<attnspec build>
 #   -DWORK=<scratch directory>
 # For find_package it first installs attnspec to WORK/stage and checks the tree holds only headers, CMake
-# package files and the licence.
+# package files, the optional instantiations source and the licence; it also builds the program against
+# attnspec::instantiations.
 cmake_minimum_required(VERSION 3.16)
 file(REMOVE_RECURSE ${WORK})
 set(prefix_args)
@@ -14,8 +15,8 @@ if(MODE STREQUAL "find_package")
   file(GLOB_RECURSE installed RELATIVE ${WORK}/stage ${WORK}/stage/*)
   foreach(file IN LISTS installed)
     if(NOT file MATCHES "^include/attnspec/.*\\.hpp$" AND NOT file MATCHES "^share/cmake/attnspec/attnspec[A-Za-z-]*\\.cmake$"
-       AND NOT file STREQUAL "share/doc/attnspec/LICENSE")
-      message(FATAL_ERROR "the installed tree holds ${file}, which is not a header, a CMake package file or the licence")
+       AND NOT file STREQUAL "share/cmake/attnspec/instantiations.cpp" AND NOT file STREQUAL "share/doc/attnspec/LICENSE")
+      message(FATAL_ERROR "the installed tree holds ${file}, which is not a header, a package file or the licence")
     endif()
   endforeach()
   list(LENGTH installed count)
@@ -28,11 +29,19 @@ execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE}/tests/consumer -B ${WORK}/
 if(failed)
   message(FATAL_ERROR "configuring the consumer (${MODE}) failed")
 endif()
-execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK}/build --target consumer RESULT_VARIABLE failed)
-if(failed)
-  message(FATAL_ERROR "building the consumer (${MODE}) failed")
-endif()
-execute_process(COMMAND ${WORK}/build/consumer RESULT_VARIABLE failed)
-if(failed)
-  message(FATAL_ERROR "the consumer (${MODE}) ran but failed")
+# Builds one of the consumer's programs and runs it; `what` says which in the failure.
+function(build_and_run target what)
+  execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK}/build --target ${target} RESULT_VARIABLE failed)
+  if(failed)
+    message(FATAL_ERROR "building ${what} failed")
+  endif()
+  execute_process(COMMAND ${WORK}/build/${target} RESULT_VARIABLE failed)
+  if(failed)
+    message(FATAL_ERROR "${what} ran but failed")
+  endif()
+endfunction()
+
+build_and_run(consumer "the consumer (${MODE})")
+if(MODE STREQUAL "find_package")
+  build_and_run(consumer_instantiated "the consumer against attnspec::instantiations")
 endif()

@@ -6,8 +6,7 @@
 //                      [--fold-norm] [--biases] [--no-stability] [--heads]
 #include <attnspec/io/activation_dump.hpp>
 #include <attnspec/io/model_adapters.hpp>
-#include <attnspec/io/report_writers.hpp>
-#include <attnspec/io/svg_plot.hpp>
+#include <attnspec/io/write_report.hpp>
 #include <attnspec/pipeline.hpp>
 
 #include <cstdio>
@@ -114,11 +113,7 @@ int run(const Arguments& args) {
 
   const auto units = attnspec::model_heads(config.layers, config.query_heads, config.kv_heads, args.grouping);
   std::function<attnspec::HeadInput<double>(const attnspec::HeadId&)> load = [&](const attnspec::HeadId& id) {
-    auto weights = model.heads<double>(id.layer, id.first_query_head, id.query_heads, args.adapter);
-    attnspec::HeadInput<double> input;
-    input.query_weight = std::move(weights.query_weight);
-    input.key_weight = std::move(weights.key_weight);
-    input.preparation = std::move(weights.preparation);
+    attnspec::HeadInput<double> input = model.input<double>(id, args.adapter);
     if (dump) {
       input.queries = queries[static_cast<std::size_t>(id.layer)].heads<double>(id.first_query_head, id.query_heads);
       input.keys = keys[static_cast<std::size_t>(id.layer)].head<double>(id.kv_head);
@@ -146,10 +141,8 @@ int run(const Arguments& args) {
                                                  {"family", attnspec::io::family_name(config.family)},
                                                  {"dump", args.dump},
                                                  {"weight_preparation", report.heads.front().preparation}};
-    attnspec::io::write_report_set(args.out, {{"report.json", attnspec::io::json_report(report, provenance)},
-                                              {"heads.csv", attnspec::io::csv_report(report)},
-                                              {"spectra.svg", attnspec::io::svg_plot(report)}});
-    std::printf("wrote %s/report.json, heads.csv, spectra.svg\n", args.out.c_str());
+    attnspec::io::write_report(args.out, report, provenance);
+    std::printf("wrote %s/report.json, heads.csv, spectra.svg, summary.txt\n", args.out.c_str());
   }
   return 0;
 }

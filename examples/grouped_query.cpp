@@ -39,7 +39,7 @@ int main() {
       input.keys = states[layer] * input.key_weight.transpose();
       return input;
     });
-    std::printf("%s (%zu units)\n%s\n", attnspec::grouping_name(grouping), report.heads.size(),
+    std::printf("%s (%zu units)\n%s\n", attnspec::to_string(grouping), report.heads.size(),
                 attnspec::io::summary_table(report).c_str());
   }
   return 0;

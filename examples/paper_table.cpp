@@ -240,13 +240,9 @@ std::vector<attnspec::HeadReport> analyse_layer(const attnspec::io::ModelWeights
   std::vector<attnspec::HeadId> units = attnspec::model_heads(1, config.query_heads, config.kv_heads);
   for (attnspec::HeadId& unit : units) unit.layer = layer;
   auto load = [&](const attnspec::HeadId& id) {
-    auto head_weights = weights.heads<double>(id.layer, id.first_query_head, 1);
-    attnspec::HeadInput<double> input;
+    attnspec::HeadInput<double> input = weights.input<double>(id);
     input.queries = queries.middleCols(id.first_query_head * d, d).cast<double>();
     input.keys = keys.middleCols(id.kv_head * d, d).cast<double>();
-    input.query_weight = std::move(head_weights.query_weight);
-    input.key_weight = std::move(head_weights.key_weight);
-    input.preparation = head_weights.preparation;
     return input;
   };
   return attnspec::analyse_model<double>(units, load, options).heads;

@@ -9,9 +9,12 @@ import os
 import sys
 import xml.etree.ElementTree as ElementTree
 
+import report_schema
+
 out, runs = sys.argv[1], int(sys.argv[2])
 heads = {name: int(count) for name, count in (a.split("=") for a in sys.argv[3:])}
 report = json.load(open(os.path.join(out, "report.json")))
+report_schema.validate(report)
 assert len(report["runs"]) == runs, len(report["runs"])
 for run in report["runs"]:
     provenance = run["provenance"]

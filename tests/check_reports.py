@@ -6,8 +6,11 @@ import os
 import sys
 import xml.etree.ElementTree as ElementTree
 
+import report_schema
+
 out, heads = sys.argv[1], int(sys.argv[2])
 report = json.load(open(os.path.join(out, "report.json")))
+report_schema.validate(report)
 assert report["attnspec_version"], "no version"
 assert report["provenance"]["checkpoint"], "no provenance"
 assert len(report["heads"]) == heads, len(report["heads"])
@@ -22,8 +25,9 @@ rows = list(csv.DictReader(open(os.path.join(out, "heads.csv"))))
 assert len(rows) == heads, len(rows)
 assert all(int(r["field_rank_at_tau"]) == h["field"]["rank_at_tau"] for r, h in zip(rows, report["heads"]))
 svg = ElementTree.parse(os.path.join(out, "spectra.svg")).getroot()
-polylines = svg.findall("{http://www.w3.org/2000/svg}polyline")
-assert len(polylines) == 2 * heads + 2, len(polylines)
+polylines = [p.get("class") for p in svg.findall("{http://www.w3.org/2000/svg}polyline")]
+for kind in ("field-cumulative", "interaction-cumulative", "field-decay", "interaction-decay"):
+    assert polylines.count(kind) == heads and polylines.count(kind + "-median") == 1, (kind, polylines.count(kind))
 texts = " ".join(t.text or "" for t in svg.iter("{http://www.w3.org/2000/svg}text"))
 assert "number of components k" in texts and "cumulative variance fraction" in texts
 assert not any(name.endswith(".partial") or ".partial." in name for name in os.listdir(out)), os.listdir(out)

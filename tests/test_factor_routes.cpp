@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <limits>
+#include <sstream>
 #include <vector>
 
 #include "test_support.hpp"
@@ -167,6 +168,9 @@ TEST_CASE("the Gram route: leading values to double precision, the tail to its d
   const MatrixXd q = with_condition(512, 64, 1e5, rng), k = with_condition(512, 64, 1e5, rng);
   const LogitEnergyField<double> fast(q, k, gram);
   CHECK(fast.query_route() == FactorRoute::gram);
+  std::ostringstream printed;
+  printed << fast.query_route() << " " << FieldAlgorithm::gram << " " << FactorRoute::cholesky_qr2;
+  CHECK(printed.str() == "gram gram cholesky_qr2");
   const VectorXd expected = dense_singular_values(reference_field(q, k, fast.scale(), true));
   const VectorXd& got = fast.singular_values();
   REQUIRE(got.size() == 64);

@@ -313,13 +313,40 @@ TEST_CASE("reports: JSON parses back, CSV has a row per head, SVG has every curv
 
   const std::string csv = io::csv_report(report);
   REQUIRE(std::count(csv.begin(), csv.end(), '\n') == static_cast<long>(units.size() + 1));
+  const std::string header = csv.substr(0, csv.find('\n'));
+  for (const char* column : {"layer,head,", ",field_rank_at_tau,", ",interaction_rank_at_tau,", ",gap_rank_at_tau,",
+                             ",stability_k,", ",stability_measured_mean_kl_forward,", ",causal_field_energy,"}) {
+    CHECK(header.find(column) != std::string::npos);
+  }
+  // Every head's row has as many cells as the header, absent parts (no causal field here) left empty.
+  const std::string first_row = csv.substr(header.size() + 1, csv.find('\n', header.size() + 1) - header.size() - 1);
+  CHECK(std::count(first_row.begin(), first_row.end(), ',') == std::count(header.begin(), header.end(), ','));
+  CHECK(first_row.find(",,") != std::string::npos);
+
+  // Stability entries carry every figure of StabilityAtRank, and the options every option.
+  const io::JsonValue& stability = heads.items[0].find("stability")->items.at(0);
+  CHECK(io::json_number(*stability.find("measured_mean_kl_reverse"), "report", "kl") ==
+        report.heads[0].stability[0].measured_mean_kl_reverse);
+  CHECK(stability.find("measured_max_abs_residual") != nullptr);
+  CHECK(json.find("options")->find("field_algorithm")->text == "accurate");
+  CHECK(json.find("format_version") != nullptr);
 
   const std::string svg = io::svg_plot(report);
-  std::size_t polylines = 0;
-  for (std::size_t at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1)) ++polylines;
-  REQUIRE(polylines == 2 * units.size() + 2);  // every head's two curves and the two medians
-  REQUIRE(svg.find("number of components k") != std::string::npos);
-  REQUIRE(svg.find("cumulative variance fraction") != std::string::npos);
+  auto count = [&svg](const std::string& text) {
+    std::size_t found = 0;
+    for (std::size_t at = svg.find(text); at != std::string::npos; at = svg.find(text, at + 1)) ++found;
+    return found;
+  };
+  // Every head's two curves in each of the two spectrum panels, and one median per family and panel.
+  for (const char* kind : {"field-cumulative\"", "interaction-cumulative\"", "field-decay\"", "interaction-decay\""}) {
+    CHECK(count(std::string("class=\"") + kind) == units.size());
+  }
+  CHECK(count("-median\"") == 4);
+  CHECK(count("<circle") == 2 * units.size() + 2);  // certified and measured TV at k@0.9 per head, and the key
+  for (const char* text : {"number of components k", "cumulative variance fraction", "Singular-value decay", "of M",
+                           "Stability of the rank-k cut"}) {
+    CHECK(svg.find(text) != std::string::npos);
+  }
 
   const std::string table = io::summary_table(report);
   REQUIRE(table.find("all ") != std::string::npos);

@@ -1,8 +1,10 @@
 // attnspec: spectral analysis of transformer attention heads. The umbrella header.
 #pragma once
 
+#include "algorithms.hpp"
 #include "causal_logit_field.hpp"
 #include "errors.hpp"
+#include "extern_templates.hpp"
 #include "head_slicing.hpp"
 #include "host_tensor.hpp"
 #include "interaction_matrix.hpp"

@@ -241,7 +241,7 @@ class CausalLogitEnergyField {
       bidiagonal(i, i) = alpha[static_cast<std::size_t>(i)];
       if (i + 1 < j) bidiagonal(i, i + 1) = beta[static_cast<std::size_t>(i)];
     }
-    const Eigen::BDCSVD<Eigen::MatrixXd> svd(bidiagonal, Eigen::ComputeThinU);
+    const Eigen::JacobiSVD<Eigen::MatrixXd> svd(bidiagonal, Eigen::ComputeThinU);
     const Eigen::VectorXd& values = svd.singularValues();
     // With B = P·Θ·Rᵀ: F·(V·r_l) = θ_l·(U·p_l) exactly, and Fᵀ·(U·p_l) = θ_l·(V·r_l) + β_j·(e_jᵀ·p_l)·v_{j+1},
     // so Ritz pair l is off by β_j·|last entry of p_l|.

@@ -147,6 +147,25 @@ class TensorView {
   }
   std::string shape_text() const { return attnspec::shape_text(m_shape); }
 
+  /// The view with dimension `axis` fixed at `index`, one rank lower (PyTorch's tensor.select(axis, index)): for a
+  /// [batch, heads, seq, d] tensor, select(0, b) is sequence b's [heads, seq, d].
+  TensorView select(Eigen::Index axis, Eigen::Index index) const {
+    if (axis < 0 || axis >= rank()) {
+      detail::throw_invalid_argument("TensorView::select", m_name, " has shape ", shape_text(), ": no axis ", axis);
+    }
+    const auto at = static_cast<std::size_t>(axis);
+    if (index < 0 || index >= m_shape[at]) {
+      detail::throw_invalid_argument("TensorView::select", m_name, " has shape ", shape_text(), ": index ", index,
+                                     " is out of range [0, ", m_shape[at], ") on axis ", axis);
+    }
+    std::vector<Eigen::Index> shape = m_shape, strides = m_strides;
+    shape.erase(shape.begin() + axis);
+    strides.erase(strides.begin() + axis);
+    const Eigen::Index offset = index * m_strides[at] * static_cast<Eigen::Index>(element_size(m_type));
+    return TensorView(m_data + offset, m_type, std::move(shape), std::move(strides),
+                      m_name + "[" + std::to_string(axis) + "=" + std::to_string(index) + "]");
+  }
+
   /// The element `offset` elements (not bytes) from the start, as Scalar.
   template <class Scalar>
   Scalar element(Eigen::Index offset) const {
@@ -185,7 +204,8 @@ class TensorView {
 };
 
 /// How per-head activations are laid out: [heads, seq, d] (PyTorch after the head transpose), or [seq, heads, d]
-/// and its flattening [seq, heads·d] (the output of a q/k projection).
+/// and its flattening [seq, heads·d] (the output of a q/k projection). A batched tensor ([batch, heads, seq, d] or
+/// [batch, seq, heads·d]) gives one sequence's view with TensorView::select(0, b).
 enum class HeadLayout { heads_seq_dim, seq_heads_dim };
 
 /// Per-head queries or keys inside one activation tensor. head(h) and heads(first, count) copy and convert only

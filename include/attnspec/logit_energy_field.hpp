@@ -6,20 +6,11 @@
 #include <cmath>
 #include <optional>
 
+#include "algorithms.hpp"
 #include "detail/checks.hpp"
 #include "detail/factored_svd.hpp"
 
 namespace attnspec {
-
-/// How the field's singular values are computed.
-enum class FieldAlgorithm {
-  /// Backward stable (error <= ~1e-14·σ₁ in double): CholeskyQR2 of Q and K_c where it is as accurate as
-  /// Householder QR, Householder QR elsewhere, then an SVD of the d×d core.
-  accurate,
-  /// From the d×d Gram matrices QᵀQ and K_cᵀK_c accumulated in double: cheaper, but σ_i has an absolute error of
-  /// order ε·σ₁²/σ_i, so only the leading values (those above ~1e-4·σ₁) keep double-precision digits. No vectors.
-  gram,
-};
 
 /// How the field is built from Q and K.
 struct FieldOptions {
@@ -28,8 +19,8 @@ struct FieldOptions {
   Eigen::Index drop_leading_keys = 0;  ///< ignore the first j keys (an attention sink / BOS column)
   bool compute_vectors = false;        ///< also keep singular vectors (needed for rank_k_rows)
   FieldAlgorithm algorithm = FieldAlgorithm::accurate;
-  /// Threads for one field (Q and K are reduced concurrently when >= 2). analyse_model parallelises across
-  /// heads instead and leaves this at 1.
+  /// Threads for one field (0: all hardware threads; Q and K are reduced concurrently when >= 2).
+  /// analyse_model parallelises across heads instead and leaves this at 1.
   unsigned threads = 1;
 };
 
@@ -93,11 +84,10 @@ class LogitEnergyField {
     }
 
     detail::FactoredSvd<Scalar> svd;
-    const unsigned threads = std::max(1u, options.threads);
     if (options.algorithm == FieldAlgorithm::gram) {
-      svd.compute_from_grams(used_queries, used_keys, scale, threads, function);
+      svd.compute_from_grams(used_queries, used_keys, scale, options.threads, function);
     } else {
-      svd.compute(used_queries, used_keys, scale, options.compute_vectors, threads, function);
+      svd.compute(used_queries, used_keys, scale, options.compute_vectors, options.threads, function);
     }
     m_queries.swap(used_queries);
     m_keys.swap(used_keys);

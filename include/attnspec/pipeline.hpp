@@ -11,8 +11,10 @@
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "causal_logit_field.hpp"
@@ -31,9 +33,16 @@ namespace attnspec {
 /// or one unit per KV head (the group's queries stacked against the shared keys). Equal under multi-head attention.
 enum class QueryGrouping { per_query_head, per_kv_head };
 
-inline const char* grouping_name(QueryGrouping grouping) {
-  return grouping == QueryGrouping::per_query_head ? "per_query_head" : "per_kv_head";
+inline const char* to_string(QueryGrouping grouping) {
+  switch (grouping) {
+    case QueryGrouping::per_query_head:
+      return "per_query_head";
+    case QueryGrouping::per_kv_head:
+      return "per_kv_head";
+  }
+  return "unknown";
 }
+inline std::ostream& operator<<(std::ostream& out, QueryGrouping grouping) { return out << to_string(grouping); }
 
 /// One unit of analysis: query heads [first_query_head, first_query_head + query_heads) of `layer`, which share
 /// KV head `kv_head`.
@@ -69,6 +78,17 @@ inline std::vector<HeadId> model_heads(Eigen::Index layers, Eigen::Index query_h
 template <typename Scalar>
 struct HeadInput {
   using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+
+  HeadInput() = default;
+  /// From a unit's tensors in another precision (a float loader feeding a double analysis): converted once.
+  template <typename Other, typename = std::enable_if_t<!std::is_same_v<Other, Scalar>>>
+  HeadInput(const HeadInput<Other>& other)  // NOLINT(google-explicit-constructor): loaders return either precision
+      : queries(other.queries.template cast<Scalar>()),
+        keys(other.keys.template cast<Scalar>()),
+        query_weight(other.query_weight.template cast<Scalar>()),
+        key_weight(other.key_weight.template cast<Scalar>()),
+        preparation(other.preparation) {}
+
   Matrix queries;       ///< n×d (the group's queries stacked, g·n×d, for a KV group)
   Matrix keys;          ///< m×d
   Matrix query_weight;  ///< d×D, or g·d×D for a KV group
@@ -86,7 +106,7 @@ struct PipelineOptions {
   /// keys, with centred rows and no dropped keys.
   bool causal_field = false;
   std::vector<Eigen::Index> stability_ranks;  ///< more ranks to evaluate (each in [0, the field's rank])
-  unsigned threads = 0;                       ///< 0: all hardware threads
+  unsigned threads = 0;                       ///< threads across units (0: all hardware threads)
   /// Called after each unit with (done, total), from the worker that finished it, one call at a time. Return
   /// false to cancel: the run stops and throws attnspec::cancelled.
   std::function<bool(std::size_t, std::size_t)> progress;
@@ -160,7 +180,8 @@ struct LayerSummary {
 
 struct ModelReport {
   std::string attnspec_version = ATTNSPEC_VERSION_STRING;
-  PipelineOptions options;  ///< as run (progress is not kept)
+  std::string scalar = "double";  ///< the precision of the analysis: "float" or "double"
+  PipelineOptions options;        ///< as run (progress is not kept)
   QueryGrouping grouping = QueryGrouping::per_query_head;
   std::vector<HeadReport> heads;  ///< in the order of the units given
   std::vector<LayerSummary> layers;
@@ -296,6 +317,7 @@ ModelReport analyse_model(const std::vector<HeadId>& heads, const typename detai
   ModelReport report;
   report.options = options;
   report.options.progress = nullptr;
+  report.scalar = std::is_same_v<Scalar, float> ? "float" : "double";
   report.grouping = heads.front().query_heads > 1 ? QueryGrouping::per_kv_head : QueryGrouping::per_query_head;
   report.heads.resize(heads.size());
 
@@ -303,8 +325,7 @@ ModelReport analyse_model(const std::vector<HeadId>& heads, const typename detai
   std::mutex progress_mutex;
   std::size_t done = 0;
   bool cancelled = false;
-  const unsigned threads = options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
-  detail::parallel_for(heads.size(), threads, stop, [&](std::size_t i) {
+  detail::parallel_for(heads.size(), options.threads, stop, [&](std::size_t i) {
     const HeadId& id = heads[i];
     try {
       report.heads[i] = detail::analyse_head<Scalar>(id, load(id), options);

@@ -182,7 +182,7 @@ struct StabilityOptions {
   FieldOptions field;            ///< the field's definition (scale, centring, sink keys); vectors are always kept
   bool causal = false;           ///< query i sees keys j <= i only (queries and keys from one sequence: n = m)
   Eigen::Index block_rows = 64;  ///< rows per streaming block; memory is O(threads·block_rows·m)
-  unsigned threads = 1;          ///< blocks of rows run on this many threads; results do not depend on it
+  unsigned threads = 1;          ///< threads for blocks of rows (0: all hardware threads); results do not depend on it
   std::optional<double> delocalisation_c;  ///< Theorem 8's c (>= 1), an assumption; unset: measured from R
   bool keep_row_values = false;            ///< keep per-row certified and measured TV for every evaluated rank
   /// The ranks to evaluate (each in [0, r]; order and repeats do not matter). Empty: every k = 0..r. The pass
@@ -326,7 +326,7 @@ class SoftmaxStabilityBound {
     const std::vector<Eigen::Index> evaluated = ranks_to_evaluate(requested, sigma.size());
     m_pass = detail::run_stability_pass({&q, &k, m_field.scale(), &u, &sigma, &v, kept_values ? &*kept_values : nullptr,
                                          visible_keys, row_diameter, evaluated, options.block_rows,
-                                         options.keep_row_values, std::max(1u, options.threads)});
+                                         options.keep_row_values, options.threads});
 
     const std::vector<StabilityAtRank> every_rank =
         a_priori_bounds(sigma, n, m, coherence_by_rank(u), coherence_by_rank(v));

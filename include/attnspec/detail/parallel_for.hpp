@@ -1,4 +1,5 @@
-// attnspec: run body(i) for i in [0, count) on up to `threads` threads — OpenMP when the consumer compiles with
+// attnspec: run body(i) for i in [0, count) on up to `threads` threads (0: every hardware thread; the meaning
+// of `threads` in every options struct) — OpenMP when the consumer compiles with
 // it, std::thread otherwise. Each index runs on exactly one thread, so results stored per index do not depend on
 // the thread count. The first exception (lowest index) is rethrown after all threads stop; `stop` lets the
 // caller end the loop early (indices not yet started are skipped).
@@ -32,7 +33,8 @@ void parallel_for(std::size_t count, unsigned threads, std::atomic<bool>& stop, 
       stop.store(true);
     }
   };
-  const unsigned workers = static_cast<unsigned>(std::max<std::size_t>(1, std::min<std::size_t>(threads, count)));
+  const unsigned wanted = threads != 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
+  const unsigned workers = static_cast<unsigned>(std::max<std::size_t>(1, std::min<std::size_t>(wanted, count)));
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(dynamic, 1) num_threads(workers)
   for (long long i = 0; i < static_cast<long long>(count); ++i) run_one(static_cast<std::size_t>(i));

@@ -16,16 +16,7 @@
 #include <cmath>
 #include <limits>
 
-namespace attnspec {
-
-/// Which route produced the triangular factor of Q, K, W_Q or W_K: reported by the spectra for diagnostics.
-enum class FactorRoute {
-  cholesky_qr2,  ///< the fast default, taken when it is as accurate as Householder QR
-  householder,   ///< the fallback for ill-conditioned, rank-deficient or wide factors, and when vectors are kept
-  gram,          ///< FieldAlgorithm::gram: the Gram matrix alone, accumulated in double
-};
-
-}  // namespace attnspec
+#include "../algorithms.hpp"
 
 namespace attnspec::detail {
 
@@ -36,28 +27,7 @@ class TriangularFactor {
 
   /// R (min(n, d) × d, upper trapezoidal) of the n×d matrix x·2^(−exponent()). Reuses this object's storage.
   /// `keep_q` forces Householder QR, whose implicit Q (householder()) can then lift singular vectors.
-  const Matrix& compute(const Matrix& x, bool keep_q = false) {
-    // Entries whose squares would overflow or underflow (beyond ~1e154 or below ~1e-138 in double) are first
-    // brought to a largest entry in [1, 2) by an exact power of two; the caller scales the result back.
-    const Matrix* input = &x;
-    m_exponent = 0;
-    const Scalar largest = x.cwiseAbs().maxCoeff();
-    if (largest > 0 && !squares_are_safe(largest, x.rows())) {
-      // Entry by entry: 2^(−exponent) itself is not representable when the largest entry is subnormal.
-      const int exponent = m_exponent = std::ilogb(largest);
-      m_scaled = x.unaryExpr([exponent](Scalar value) { return std::ldexp(value, -exponent); });
-      input = &m_scaled;
-    }
-    if (!keep_q && largest > 0 && try_cholesky_qr2(*input)) {
-      m_route = FactorRoute::cholesky_qr2;
-    } else {
-      m_householder.compute(*input);
-      const Eigen::Index rank = std::min(x.rows(), x.cols());
-      m_r = m_householder.matrixQR().topRows(rank).template triangularView<Eigen::Upper>();
-      m_route = FactorRoute::householder;
-    }
-    return m_r;
-  }
+  const Matrix& compute(const Matrix& x, bool keep_q = false);
 
   const Matrix& r() const { return m_r; }
   /// The power of two taken out of x before factoring: x = Q·R·2^exponent().
@@ -120,5 +90,32 @@ class TriangularFactor {
   Eigen::HouseholderQR<Matrix> m_householder;
   FactorRoute m_route = FactorRoute::householder;
 };
+
+// Defined outside the class, so they are not inline: with ATTNSPEC_EXTERN_TEMPLATES a translation unit that
+// uses them leaves them to src/instantiations.cpp instead of compiling them again.
+
+template <typename Scalar>
+const typename TriangularFactor<Scalar>::Matrix& TriangularFactor<Scalar>::compute(const Matrix& x, bool keep_q) {
+  // Entries whose squares would overflow or underflow (beyond ~1e154 or below ~1e-138 in double) are first
+  // brought to a largest entry in [1, 2) by an exact power of two; the caller scales the result back.
+  const Matrix* input = &x;
+  m_exponent = 0;
+  const Scalar largest = x.cwiseAbs().maxCoeff();
+  if (largest > 0 && !squares_are_safe(largest, x.rows())) {
+    // Entry by entry: 2^(−exponent) itself is not representable when the largest entry is subnormal.
+    const int exponent = m_exponent = std::ilogb(largest);
+    m_scaled = x.unaryExpr([exponent](Scalar value) { return std::ldexp(value, -exponent); });
+    input = &m_scaled;
+  }
+  if (!keep_q && largest > 0 && try_cholesky_qr2(*input)) {
+    m_route = FactorRoute::cholesky_qr2;
+  } else {
+    m_householder.compute(*input);
+    const Eigen::Index rank = std::min(x.rows(), x.cols());
+    m_r = m_householder.matrixQR().topRows(rank).template triangularView<Eigen::Upper>();
+    m_route = FactorRoute::householder;
+  }
+  return m_r;
+}
 
 }  // namespace attnspec::detail

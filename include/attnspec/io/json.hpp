@@ -4,6 +4,7 @@
 // names the source and the byte offset.
 #pragma once
 
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -372,12 +373,13 @@ inline std::string json_quote(std::string_view text) {
   return out + "\"";
 }
 
-/// A double as a JSON number that reads back to the same bits; JSON has no Inf or NaN, so those become null.
+/// A double as a JSON number: the shortest text that reads back to the same bits, with a '.' whatever the C or
+/// C++ locale (std::to_chars). JSON has no Inf or NaN, so those become null.
 inline std::string json_double(double value) {
   if (!std::isfinite(value)) return "null";
   char text[32];
-  std::snprintf(text, sizeof text, "%.17g", value);
-  return text;
+  const std::to_chars_result written = std::to_chars(text, text + sizeof text, value);
+  return std::string(text, written.ptr);
 }
 
 }  // namespace attnspec::io

@@ -12,6 +12,7 @@
 
 #include "../head_slicing.hpp"
 #include "../interaction_matrix.hpp"
+#include "../pipeline.hpp"
 #include "checkpoint.hpp"
 #include "model_family.hpp"
 
@@ -24,14 +25,6 @@ struct AdapterOptions {
   /// coordinate
   bool biases = false;
   bool logit_scale = true;  ///< scale M by 1/sqrt(d), so its singular values are on the logits' scale
-};
-
-/// One head's (or one KV group's) weights, ready for InteractionMatrix.
-template <typename Scalar>
-struct HeadWeights {
-  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> query_weight;  ///< d×D, or g·d×D for a KV group
-  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> key_weight;    ///< d×D
-  WeightPreparation preparation;
 };
 
 /// A checkpoint read through its family's tensor names.
@@ -51,11 +44,17 @@ class ModelWeights {
   const FamilyDescription& description() const { return m_config.description(); }
   const Checkpoint& checkpoint() const { return m_checkpoint; }
 
-  /// The weights of query heads [first, first + count) of `layer` (count = 1: one head; count = g: the KV group
-  /// of query head `first`), with the key weights of their KV head.
+  /// The pipeline's input for one unit with its weights filled in (the host adds queries and keys if it has them).
   template <typename Scalar>
-  HeadWeights<Scalar> heads(Eigen::Index layer, Eigen::Index first, Eigen::Index count,
-                            const AdapterOptions& options = {}) const {
+  HeadInput<Scalar> input(const HeadId& unit, const AdapterOptions& options = {}) const {
+    return heads<Scalar>(unit.layer, unit.first_query_head, unit.query_heads, options);
+  }
+
+  /// The weights of query heads [first, first + count) of `layer` (count = 1: one head; count = g: the KV group
+  /// of query head `first`), with the key weights of their KV head, as the pipeline's input (no queries or keys).
+  template <typename Scalar>
+  HeadInput<Scalar> heads(Eigen::Index layer, Eigen::Index first, Eigen::Index count,
+                          const AdapterOptions& options = {}) const {
     const Eigen::Index d = m_config.head_dim, model_dim = m_config.model_dim;
     const Eigen::Index kv_head = kv_head_for_query_head(first, m_config.query_heads, m_config.kv_heads);
     if (count <= 0 || kv_head_for_query_head(first + count - 1, m_config.query_heads, m_config.kv_heads) != kv_head) {
@@ -64,7 +63,7 @@ class ModelWeights {
                                                m_config.kv_heads, " KV heads)");
     }
     const FamilyDescription& family = description();
-    HeadWeights<Scalar> out;
+    HeadInput<Scalar> out;
     WeightPreparation& prep = out.preparation;
     prep.scale = options.logit_scale ? 1.0 / std::sqrt(static_cast<double>(d)) : 1.0;
     const TensorView query = tensor(layer, family.query, "weight"), key = tensor(layer, family.key, "weight");

@@ -1,5 +1,6 @@
 // attnspec: a ModelReport as JSON (every head, everything, with provenance), as CSV (one row per head) and as the
-// paper-style summary table for people. Files are written atomically: complete or absent.
+// paper-style summary table for people. What each figure means: docs/report-format.md. Files are written atomically:
+// complete or absent.
 #pragma once
 
 #include <cstdio>
@@ -10,6 +11,7 @@
 
 #include "../pipeline.hpp"
 #include "json.hpp"
+#include "report_fields.hpp"
 #include "write_file.hpp"
 
 namespace attnspec::io {
@@ -19,147 +21,135 @@ using Provenance = std::vector<std::pair<std::string, std::string>>;
 
 namespace detail {
 
-inline std::string json_vector(const Eigen::VectorXd& values) {
-  std::string out = "[";
-  for (Eigen::Index i = 0; i < values.size(); ++i) out += (i ? "," : "") + json_double(values(i));
-  return out + "]";
-}
+template <class T>
+struct is_vector : std::false_type {};
+template <class T>
+struct is_vector<std::vector<T>> : std::true_type {};
 
-inline std::string json_spectrum(const SpectrumSummary& s) {
-  return "{\"rank_at_tau\":" + std::to_string(s.rank_at_tau) +
-         ",\"entropy_effective_rank\":" + json_double(s.entropy_effective_rank) +
-         ",\"participation_ratio\":" + json_double(s.participation_ratio) +
-         ",\"stable_rank\":" + json_double(s.stable_rank) + ",\"singular_values\":" + json_vector(s.singular_values) +
-         ",\"cumulative_variance\":" + json_vector(s.cumulative_variance) + "}";
-}
+template <class T>
+constexpr bool is_eigen_vector = std::is_base_of_v<Eigen::DenseBase<T>, T>;
 
-inline std::string json_optional(const std::optional<double>& value) { return value ? json_double(*value) : "null"; }
-
-inline std::string json_stability(const StabilityAtRank& a) {
-  std::ostringstream out;
-  out << "{\"k\":" << a.k << ",\"tail_energy\":" << json_double(a.tail_energy)
-      << ",\"certified_max_tv\":" << json_double(a.certified_max_tv)
-      << ",\"certified_mean_tv\":" << json_double(a.certified_mean_tv)
-      << ",\"certified_max_kl\":" << json_double(a.certified_max_kl)
-      << ",\"measured_max_tv\":" << json_double(a.measured_max_tv)
-      << ",\"measured_mean_tv\":" << json_double(a.measured_mean_tv)
-      << ",\"measured_max_kl_forward\":" << json_double(a.measured_max_kl_forward)
-      << ",\"measured_max_kl_reverse\":" << json_double(a.measured_max_kl_reverse)
-      << ",\"a_priori_max_tv\":" << json_double(a.a_priori_max_tv)
-      << ",\"a_priori_mean_tv\":" << json_double(a.a_priori_mean_tv)
-      << ",\"delocalisation_c\":" << json_double(a.delocalisation_c)
-      << ",\"delocalisation_max_tv\":" << json_double(a.delocalisation_max_tv)
-      << ",\"certified_output_error\":" << json_optional(a.certified_output_error)
-      << ",\"measured_output_error\":" << json_optional(a.measured_output_error) << "}";
-  return out.str();
-}
-
-inline std::string json_spread(const Spread& s) {
-  return "{\"count\":" + std::to_string(s.count) + ",\"min\":" + json_double(s.min) +
-         ",\"median\":" + json_double(s.median) + ",\"max\":" + json_double(s.max) + "}";
-}
-
-inline std::string json_layer(const LayerSummary& l) {
-  return "{\"layer\":" + std::to_string(l.layer) + ",\"heads\":" + std::to_string(l.heads) +
-         ",\"field_rank_at_tau\":" + json_spread(l.field_rank) +
-         ",\"interaction_rank_at_tau\":" + json_spread(l.interaction_rank) +
-         ",\"effective_rank_gap\":" + json_spread(l.effective_rank_gap) +
-         ",\"certified_max_tv\":" + json_spread(l.certified_max_tv) +
-         ",\"measured_max_tv\":" + json_spread(l.measured_max_tv) +
-         ",\"causal_field_rank_at_tau\":" + json_spread(l.causal_field_rank) + "}";
-}
-
-inline std::string json_head(const HeadReport& h) {
-  std::ostringstream out;
-  out << "{\"layer\":" << h.id.layer << ",\"head\":" << h.id.head() << ",\"first_query_head\":" << h.id.first_query_head
-      << ",\"query_heads\":" << h.id.query_heads << ",\"kv_head\":" << h.id.kv_head << ",\"queries\":" << h.queries
-      << ",\"keys\":" << h.keys << ",\"head_dim\":" << h.head_dim << ",\"input_dim\":" << h.input_dim
-      << ",\"field_scale\":" << json_double(h.field_scale) << ",\"preparation\":" << json_quote(h.preparation)
-      << ",\"field\":" << (h.field ? json_spectrum(*h.field) : "null")
-      << ",\"interaction\":" << (h.interaction ? json_spectrum(*h.interaction) : "null") << ",\"causal_field\":";
-  if (h.causal_field) {
-    out << "{\"rank_at_tau\":" << h.causal_field->rank_at_tau << ",\"energy\":" << json_double(h.causal_field->energy)
-        << ",\"singular_values\":" << json_vector(h.causal_field->singular_values)
-        << ",\"cumulative_variance\":" << json_vector(h.causal_field->cumulative_variance) << "}";
+/// Any value a Record lists, as JSON; a number that is not finite is null.
+template <class T>
+void write_json(std::string& out, const T& value) {
+  if constexpr (std::is_same_v<T, bool>) {
+    out += value ? "true" : "false";
+  } else if constexpr (std::is_enum_v<T>) {
+    out += json_quote(to_string(value));
+  } else if constexpr (std::is_integral_v<T>) {
+    out += std::to_string(value);
+  } else if constexpr (std::is_floating_point_v<T>) {
+    out += json_double(value);
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    out += json_quote(value);
+  } else if constexpr (is_optional<T>::value) {
+    if (value) {
+      write_json(out, *value);
+    } else {
+      out += "null";
+    }
+  } else if constexpr (is_record<T>::value) {
+    out += '{';
+    bool first = true;
+    Record<T>::fields(value, [&](const char* name, const auto& member, const char*) {
+      out += first ? "\"" : ",\"";
+      out += name;
+      out += "\":";
+      write_json(out, member);
+      first = false;
+    });
+    out += '}';
   } else {
-    out << "null";
+    static_assert(is_vector<T>::value || is_eigen_vector<T>, "a Record lists a type write_json does not know");
+    out += '[';
+    for (Eigen::Index i = 0; i < static_cast<Eigen::Index>(value.size()); ++i) {
+      if (i) out += ',';
+      if constexpr (is_record<typename T::value_type>::value) out += '\n';
+      if constexpr (is_vector<T>::value) {
+        write_json(out, value[static_cast<std::size_t>(i)]);
+      } else {
+        write_json(out, static_cast<double>(value(i)));
+      }
+    }
+    out += ']';
   }
-  out << ",\"gap\":";
-  if (h.gap) {
-    out << "{\"tau\":" << json_double(h.gap->tau) << ",\"rank_at_tau\":" << json_double(h.gap->rank_at_tau)
-        << ",\"entropy_effective_rank\":" << json_double(h.gap->entropy_effective_rank)
-        << ",\"participation_ratio\":" << json_double(h.gap->participation_ratio)
-        << ",\"stable_rank\":" << json_double(h.gap->stable_rank) << "}";
-  } else {
-    out << "null";
-  }
-  out << ",\"stability\":[";
-  for (std::size_t i = 0; i < h.stability.size(); ++i) out << (i ? "," : "") << json_stability(h.stability[i]);
-  out << "]}";
-  return out.str();
 }
 
-inline std::string csv_number(double value) {
-  if (std::isnan(value)) return "";
-  char text[32];
-  std::snprintf(text, sizeof text, "%.17g", value);
-  return text;
+inline std::string csv_cell(const std::string& text) {
+  if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
+}
+
+/// Appends the CSV columns of `value` (its scalars; records flattened with their name as a prefix, the first entry
+/// of a list of records under the list's name; arrays of numbers left out). An absent value gives empty cells.
+template <class T>
+void flatten_csv(const std::string& name, const T& value, bool present, std::vector<std::string>& names,
+                 std::vector<std::string>& cells) {
+  if constexpr (is_record<T>::value) {
+    const std::string prefix = name.empty() ? "" : name + "_";
+    Record<T>::fields(value, [&](const char* member_name, const auto& member, const char*) {
+      flatten_csv(prefix + member_name, member, present, names, cells);
+    });
+  } else if constexpr (is_optional<T>::value) {
+    const typename T::value_type absent{};
+    flatten_csv(name, value ? *value : absent, present && value.has_value(), names, cells);
+  } else if constexpr (is_vector<T>::value) {
+    if constexpr (is_record<typename T::value_type>::value) {
+      const typename T::value_type absent{};
+      flatten_csv(name, value.empty() ? absent : value.front(), present && !value.empty(), names, cells);
+    }
+  } else if constexpr (!is_eigen_vector<T>) {
+    names.push_back(name);
+    std::string text;
+    if (present) {
+      if constexpr (std::is_same_v<T, std::string>) {
+        text = value;
+      } else {
+        write_json(text, value);
+        if (text == "null") text.clear();
+        if (text.size() >= 2 && text.front() == '"') text = text.substr(1, text.size() - 2);
+      }
+    }
+    cells.push_back(csv_cell(text));
+  }
 }
 
 }  // namespace detail
 
-/// The whole report as one JSON document.
+/// The whole report as one JSON document (docs/report-format.md; docs/report.schema.json validates it).
 inline std::string json_report(const ModelReport& report, const Provenance& provenance = {}) {
-  const PipelineOptions& o = report.options;
-  std::ostringstream out;
-  out << "{\"attnspec_version\":" << json_quote(report.attnspec_version) << ",\"provenance\":{";
+  std::string out = "{\"format\":\"attnspec-report\",\"format_version\":" + std::to_string(report_format_version) +
+                    ",\"provenance\":{";
   for (std::size_t i = 0; i < provenance.size(); ++i) {
-    out << (i ? "," : "") << json_quote(provenance[i].first) << ":" << json_quote(provenance[i].second);
+    out += (i ? "," : "") + json_quote(provenance[i].first) + ":" + json_quote(provenance[i].second);
   }
-  out << "},\"options\":{\"tau\":" << json_double(o.tau)
-      << ",\"field_scale\":" << (o.field.scale ? json_double(*o.field.scale) : "\"1/sqrt(d)\"")
-      << ",\"center_rows\":" << (o.field.center_rows ? "true" : "false")
-      << ",\"drop_leading_keys\":" << o.field.drop_leading_keys << ",\"causal\":" << (o.causal ? "true" : "false")
-      << ",\"stability\":" << (o.stability ? "true" : "false")
-      << ",\"causal_field\":" << (o.causal_field ? "true" : "false") << ",\"stability_ranks\":[";
-  for (std::size_t i = 0; i < o.stability_ranks.size(); ++i) out << (i ? "," : "") << o.stability_ranks[i];
-  out << "],\"grouping\":" << json_quote(grouping_name(report.grouping))
-      << "},\"overall\":" << detail::json_layer(report.overall) << ",\"layers\":[";
-  for (std::size_t i = 0; i < report.layers.size(); ++i) out << (i ? "," : "") << detail::json_layer(report.layers[i]);
-  out << "],\"heads\":[";
-  for (std::size_t i = 0; i < report.heads.size(); ++i) out << (i ? ",\n" : "\n") << detail::json_head(report.heads[i]);
-  out << "\n]}\n";
-  return out.str();
+  out += "},";
+  std::string fields;
+  detail::write_json(fields, report);
+  out += fields.substr(1);  // the report's own fields follow the envelope's in one object
+  return out + "\n";
 }
 
-/// One CSV row per head; a figure a head does not have is an empty cell.
+/// One CSV row per head with every scalar of the head's JSON object, flattened: "field_rank_at_tau",
+/// "stability_certified_max_tv" (the first stability entry: at k@τ of E~), ... A figure a head does not have is an
+/// empty cell; text with commas or quotes is quoted.
 inline std::string csv_report(const ModelReport& report) {
-  using detail::csv_number;
-  std::ostringstream out;
-  out << "layer,head,kv_head,query_heads,queries,keys,head_dim,input_dim,"
-         "field_rank_at_tau,field_entropy_effective_rank,field_participation_ratio,field_stable_rank,"
-         "interaction_rank_at_tau,interaction_entropy_effective_rank,interaction_participation_ratio,"
-         "interaction_stable_rank,gap_rank_at_tau,gap_entropy_effective_rank,stability_k,certified_max_tv,"
-         "measured_max_tv,measured_mean_tv,a_priori_max_tv,causal_field_rank_at_tau\n";
-  const double none = std::numeric_limits<double>::quiet_NaN();
-  for (const HeadReport& h : report.heads) {
-    out << h.id.layer << "," << h.id.head() << "," << h.id.kv_head << "," << h.id.query_heads << "," << h.queries << ","
-        << h.keys << "," << h.head_dim << "," << h.input_dim;
-    for (const auto* spectrum : {&h.field, &h.interaction}) {
-      out << "," << (*spectrum ? std::to_string((*spectrum)->rank_at_tau) : "");
-      out << "," << csv_number(*spectrum ? (*spectrum)->entropy_effective_rank : none);
-      out << "," << csv_number(*spectrum ? (*spectrum)->participation_ratio : none);
-      out << "," << csv_number(*spectrum ? (*spectrum)->stable_rank : none);
-    }
-    out << "," << csv_number(h.gap ? h.gap->rank_at_tau : none) << ","
-        << csv_number(h.gap ? h.gap->entropy_effective_rank : none);
-    const StabilityAtRank* at = h.stability.empty() ? nullptr : &h.stability.front();
-    out << "," << (at ? std::to_string(at->k) : "") << "," << csv_number(at ? at->certified_max_tv : none) << ","
-        << csv_number(at ? at->measured_max_tv : none) << "," << csv_number(at ? at->measured_mean_tv : none) << ","
-        << csv_number(at ? at->a_priori_max_tv : none) << ","
-        << (h.causal_field ? std::to_string(h.causal_field->rank_at_tau) : "") << "\n";
+  std::string out;
+  for (std::size_t i = 0; i < std::max<std::size_t>(report.heads.size(), 1); ++i) {
+    std::vector<std::string> names, cells;
+    const bool present = i < report.heads.size();
+    detail::flatten_csv("", present ? report.heads[i] : HeadReport{}, present, names, cells);
+    auto join = [](const std::vector<std::string>& items) {
+      std::string line;
+      for (std::size_t j = 0; j < items.size(); ++j) line += (j ? "," : "") + items[j];
+      return line + "\n";
+    };
+    if (i == 0) out += join(names);
+    if (present) out += join(cells);
   }
-  return out.str();
+  return out;
 }
 
 /// The paper-style table: per layer and overall, min / median / max over heads.
