@@ -129,6 +129,49 @@ TEST_CASE("head views read every layout, stride and element type", "[pipeline][v
   require_invalid_argument([&] { TensorView(seq_major.data(), {2, 2}, {1}); }, {"2 dimensions but 1 strides"});
 }
 
+TEST_CASE("a batched tensor gives each sequence's view by select, without copying", "[pipeline][views]") {
+  const Index batch = 3, heads = 2, seq = 4, d = 5;
+  std::vector<float> buffer(static_cast<std::size_t>(batch * heads * seq * d));
+  for (std::size_t i = 0; i < buffer.size(); ++i) buffer[i] = static_cast<float>(i);
+  const TensorView batched(buffer.data(), {batch, heads, seq, d}, {}, "q");
+  for (Index b = 0; b < batch; ++b) {
+    const TensorView one = batched.select(0, b);
+    REQUIRE(one.shape() == std::vector<Index>{heads, seq, d});
+    const HeadActivations view(one, HeadLayout::heads_seq_dim, heads);
+    const HeadActivations alone(TensorView(buffer.data() + b * heads * seq * d, {heads, seq, d}),
+                                HeadLayout::heads_seq_dim, heads);
+    for (Index h = 0; h < heads; ++h) REQUIRE(view.head<double>(h) == alone.head<double>(h));
+  }
+  // [batch, seq, heads·d] through a middle axis as well: select(1, t) is token t of every sequence.
+  const TensorView token = TensorView(buffer.data(), {batch, seq, heads * d}).select(1, 2);
+  REQUIRE(token.shape() == std::vector<Index>{batch, heads * d});
+  REQUIRE(token.element<double>(token.strides()[0] * 1 + 3) ==
+          buffer[static_cast<std::size_t>((1 * seq + 2) * heads * d + 3)]);
+  require_invalid_argument([&] { (void)batched.select(4, 0); }, {"TensorView::select", "q", "no axis 4"});
+  require_invalid_argument([&] { (void)batched.select(0, 3); }, {"index 3 is out of range [0, 3) on axis 0"});
+}
+
+TEST_CASE("a float loader feeds a double analysis: HeadInput converts once per unit", "[pipeline]") {
+  const ToyModel model(12);
+  const auto units = model_heads(1, model.query_heads, model.kv_heads);
+  auto in_float = [&](const HeadId& id) {
+    const HeadInput<double> wide = model(id);
+    HeadInput<float> input;
+    input.queries = wide.queries.cast<float>();
+    input.keys = wide.keys.cast<float>();
+    input.query_weight = wide.query_weight.cast<float>();
+    input.key_weight = wide.key_weight.cast<float>();
+    return input;
+  };
+  const ModelReport converted = analyse_model<double>(units, in_float);
+  const ModelReport direct =
+      analyse_model<double>(units, [&](const HeadId& id) { return HeadInput<double>(in_float(id)); });
+  require_identical(converted, direct);
+  // The conversion is exact: float data widened to double loses nothing.
+  const HeadInput<double> widened = in_float(units[0]);
+  CHECK(widened.queries.cast<float>() == in_float(units[0]).queries);
+}
+
 TEST_CASE("model_heads lists query heads or KV groups, and rejects n_q not divisible by n_kv", "[pipeline][gqa]") {
   const auto per_query = model_heads(2, 8, 2, QueryGrouping::per_query_head);
   REQUIRE(per_query.size() == 16);

@@ -40,8 +40,9 @@ class FactoredSvd {
 
   /// Singular values only, from the two d×d Gram matrices accumulated in double: about the cost of the two XᵀX
   /// products alone, but σ_i carries an absolute error of order ε·σ₁²/σ_i (squared condition numbers), so values
-  /// far below σ₁ lose digits. With G_A = S_A·S_Aᵀ and G_B = S_B·S_Bᵀ, σ(A·Bᵀ) = σ(S_Aᵀ·S_B): the eigenvalues of
-  /// G_A·G_B are those of S_Bᵀ·S_A·S_Aᵀ·S_B.
+  /// far below σ₁ lose digits. With Cholesky factors G_A = L_A·L_Aᵀ and G_B = L_B·L_Bᵀ, σ(A·Bᵀ) = σ(L_Aᵀ·L_B): the
+  /// eigenvalues of G_A·G_B are those of L_Bᵀ·L_A·L_Aᵀ·L_B. A Gram matrix that is not positive definite (a
+  /// rank-deficient factor, fewer rows than d) sends the product down the accurate route instead.
   FactoredSvd& compute_from_grams(const Matrix& a, const Matrix& b, double scale, unsigned threads, const char* caller);
 
   const Vector& singular_values() const { return m_singular_values; }
@@ -59,6 +60,7 @@ class FactoredSvd {
   struct FactorWork {
     TriangularFactor<Scalar> triangular;
     Eigen::MatrixXd gram, block;  // the Gram route's
+    Eigen::LLT<Eigen::MatrixXd, Eigen::Lower> cholesky;
   };
 
   template <class Step>
@@ -118,15 +120,6 @@ class FactoredSvd {
     gram.triangularView<Eigen::StrictlyUpper>() = gram.transpose();
   }
 
-  // A factor S of G = S·Sᵀ from the pivoted LDLᵀ (G = Pᵀ·L·D·Lᵀ·P, S = Pᵀ·L·D^½), which also takes a
-  // semidefinite G (rank-deficient factors), with the rounding noise in D clamped to zero.
-  static Eigen::MatrixXd gram_root(const Eigen::MatrixXd& gram) {
-    const Eigen::LDLT<Eigen::MatrixXd> ldlt(gram);
-    Eigen::MatrixXd root = ldlt.matrixL();
-    root = ldlt.transpositionsP().transpose() * root;
-    return root * ldlt.vectorD().cwiseMax(0.0).cwiseSqrt().asDiagonal();
-  }
-
   FactorWork m_a, m_b;
   std::pair<FactorRoute, FactorRoute> m_routes{FactorRoute::householder, FactorRoute::householder};
   Matrix m_core;
@@ -172,15 +165,23 @@ FactoredSvd<Scalar>& FactoredSvd<Scalar>::compute_from_grams(const Matrix& a, co
   m_u.resize(0, 0);
   m_v.resize(0, 0);
   for_both(
-      threads, [](FactorWork& factor, const Matrix& x) { gram_in_double(x, factor.gram, factor.block); }, a, b);
+      threads,
+      [](FactorWork& factor, const Matrix& x) {
+        gram_in_double(x, factor.gram, factor.block);
+        factor.cholesky.compute(factor.gram);
+      },
+      a, b);
   if (!m_a.gram.allFinite() || !m_b.gram.allFinite()) {
     throw_invalid_argument(caller,
                            "the Gram matrices of the factors overflow double; entries this large need "
                            "FieldAlgorithm::accurate");
   }
-  m_core_double.noalias() = gram_root(m_a.gram).transpose() * gram_root(m_b.gram);
-  const Eigen::Index rank = std::min({a.rows(), b.rows(), a.cols()});
-  set_singular_values(core_singular_values(caller).head(rank), scale, 0, caller);
+  if (m_a.cholesky.info() != Eigen::Success || m_b.cholesky.info() != Eigen::Success) {
+    return compute(a, b, scale, false, threads, caller);
+  }
+  const Eigen::MatrixXd lower_a = m_a.cholesky.matrixL(), lower_b = m_b.cholesky.matrixL();
+  m_core_double.noalias() = lower_a.transpose() * lower_b;
+  set_singular_values(core_singular_values(caller), scale, 0, caller);
   m_routes = {FactorRoute::gram, FactorRoute::gram};
   return *this;
 }
@@ -192,15 +193,16 @@ Eigen::VectorXd FactoredSvd<Scalar>::core_singular_values(const char* caller) {
   const double core_scale = m_core_double.cwiseAbs().maxCoeff();
   if (core_scale == 0) return Eigen::VectorXd::Zero(m_core_double.cols());
   m_core_double /= core_scale;
-  // Constructed afresh: Eigen's bidiagonalisation sizes its storage only in the constructor.
-  const Eigen::internal::UpperBidiagonalization<Eigen::MatrixXd> bidiagonal(m_core_double);
-  // Row 1 of the band holds B's diagonal, row 0 its superdiagonal (shifted by one column).
-  const auto& band = bidiagonal.bidiagonal().coeffs();
-  const Eigen::Index q = band.cols();
+  // Unblocked Householder bidiagonalisation: as fast as the blocked one at these sizes, and it does not instantiate
+  // the row-major products the blocked one needs.
+  const Eigen::Index q = m_core_double.cols();
+  Eigen::VectorXd diagonal_b(q), upper_b(q), workspace(m_core_double.rows());
+  Eigen::internal::upperbidiagonalization_inplace_unblocked(m_core_double, diagonal_b.data(), upper_b.data(),
+                                                            workspace.data());
   Eigen::VectorXd diagonal = Eigen::VectorXd::Zero(2 * q), off_diagonal(2 * q - 1);
   for (Eigen::Index i = 0; i < q; ++i) {
-    off_diagonal(2 * i) = band(1, i);
-    if (i + 1 < q) off_diagonal(2 * i + 1) = band(0, i + 1);
+    off_diagonal(2 * i) = diagonal_b(i);
+    if (i + 1 < q) off_diagonal(2 * i + 1) = upper_b(i);
   }
   // Scaled to a largest entry of 1 first: Eigen's tridiagonal QR deflates by comparing squared off-diagonal
   // entries with diagonal ones, which is only right near unit scale (its compute() scales; this entry does not).
