@@ -24,6 +24,30 @@ TEMPLATE_TEST_CASE("M spectrum equals the dense SVD of Wq^T Wk", "[interaction]"
   }
 }
 
+TEST_CASE("M's singular vectors reconstruct it; a head that fails keeps the previous one", "[interaction]") {
+  std::mt19937_64 rng(103);
+  const MatrixXd wq = gaussian(8, 24, rng), wk = gaussian(8, 24, rng);
+  attnspec::InteractionOptions options;
+  options.compute_vectors = true;
+  options.threads = 2;
+  InteractionMatrix<double> im(wq, wk, {}, options);
+  const MatrixXd& u = im.left_singular_vectors();
+  const MatrixXd& v = im.right_singular_vectors();
+  REQUIRE(u.rows() == 24);
+  REQUIRE(u.cols() == 8);
+  CHECK((u.transpose() * u - MatrixXd::Identity(8, 8)).norm() < 1e-12);
+  CHECK((v.transpose() * v - MatrixXd::Identity(8, 8)).norm() < 1e-12);
+  CHECK((u * im.singular_values().asDiagonal() * v.transpose() - wq.transpose() * wk).norm() <
+        1e-12 * (wq.transpose() * wk).norm());
+
+  const Eigen::VectorXd before = im.singular_values();
+  MatrixXd bad = wk;
+  bad(2, 3) = std::nan("");
+  require_invalid_argument([&] { im.compute(wq, bad); }, {"InteractionMatrix", "W_K"});
+  CHECK(im.singular_values() == before);
+  CHECK(im.left_singular_vectors().rows() == 24);
+}
+
 TEST_CASE("low-rank weights: M has exactly the rank of the product", "[interaction]") {
   std::mt19937_64 rng(5);
   const MatrixXd wq = gaussian(64, 3, rng) * gaussian(3, 128, rng);

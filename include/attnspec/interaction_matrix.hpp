@@ -36,6 +36,12 @@ struct WeightPreparation {
   }
 };
 
+/// How M's spectrum is computed.
+struct InteractionOptions {
+  bool compute_vectors = false;  ///< also keep singular vectors: left (g·D)×r, right D×r (D+1 when augmented)
+  unsigned threads = 1;          ///< threads for one matrix (0: all hardware threads; W_Q, W_K reduced concurrently)
+};
+
 /// Spectrum of M = s·W_Qᵀ·W_K for one head's d×D weight slices in nn.Linear layout [out, in]. Under grouped-query
 /// attention W_Q may instead hold a KV group's g query heads (g·d×D, consecutive rows of q_proj); M is then the
 /// (g·D)×D stack [M_1; ...; M_g], of rank <= d.
@@ -49,14 +55,15 @@ class InteractionMatrix {
 
   template <class DerivedQ, class DerivedK>
   InteractionMatrix(const Eigen::MatrixBase<DerivedQ>& query_weight, const Eigen::MatrixBase<DerivedK>& key_weight,
-                    const WeightPreparation& preparation = {}, bool compute_vectors = false) {
-    compute(query_weight, key_weight, preparation, compute_vectors);
+                    const WeightPreparation& preparation = {}, const InteractionOptions& options = {}) {
+    compute(query_weight, key_weight, preparation, options);
   }
 
+  /// (Re)computes M for a new head. On error the object keeps the previous head's results.
   template <class DerivedQ, class DerivedK>
   InteractionMatrix& compute(const Eigen::MatrixBase<DerivedQ>& query_weight,
                              const Eigen::MatrixBase<DerivedK>& key_weight, const WeightPreparation& preparation = {},
-                             bool compute_vectors = false) {
+                             const InteractionOptions& options = {}) {
     constexpr const char* function = "InteractionMatrix";
     detail::require_nonempty(function, "W_Q", query_weight);
     detail::require_nonempty(function, "W_K", key_weight);
@@ -73,22 +80,27 @@ class InteractionMatrix {
 
     // A KV group's M is the stack [M_1; ...; M_g] of its query heads' matrices: the map behind the field of the
     // group's stacked queries. Its query factor stacks each head's prepared W_Qᵀ.
+    // Everything is computed into locals and moved in at the end, so a head that fails leaves the previous one.
     const Matrix query = query_weight.template cast<Scalar>();
     const Eigen::Index block_rows = model_dim + (preparation.augmented() ? 1 : 0);
-    m_query_factor.resize(group * block_rows, d);
+    Matrix query_factor(group * block_rows, d);
     for (Eigen::Index h = 0; h < group; ++h) {
       const Eigen::VectorXd bias = preparation.query_bias.size() > 0
                                        ? Eigen::VectorXd(preparation.query_bias.segment(h * d, d))
                                        : Eigen::VectorXd();
-      m_query_factor.middleRows(h * block_rows, block_rows) =
+      query_factor.middleRows(h * block_rows, block_rows) =
           prepared_factor(query.middleRows(h * d, d), bias, preparation);
     }
-    m_key_factor = prepared_factor(key_weight.template cast<Scalar>(), preparation.key_bias, preparation);
-    detail::require_finite(function, "W_Q (prepared)", m_query_factor);
-    detail::require_finite(function, "W_K (prepared)", m_key_factor);
+    Matrix key_factor = prepared_factor(key_weight.template cast<Scalar>(), preparation.key_bias, preparation);
+    detail::require_finite(function, "W_Q (prepared)", query_factor);
+    detail::require_finite(function, "W_K (prepared)", key_factor);
 
+    detail::FactoredSvd<Scalar> svd;
+    svd.compute(query_factor, key_factor, preparation.scale, options.compute_vectors, options.threads, function);
+    m_query_factor.swap(query_factor);
+    m_key_factor.swap(key_factor);
+    m_svd = std::move(svd);
     m_preparation = preparation;
-    m_svd.compute(m_query_factor, m_key_factor, preparation.scale, compute_vectors, 1, function);
     return *this;
   }
 
