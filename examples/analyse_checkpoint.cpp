@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "command_line.hpp"
 #include "progress.hpp"
 
 namespace {
@@ -37,7 +38,7 @@ struct Arguments {
                "  CHECKPOINT  a directory with config.json and model.safetensors(.index.json), or one of those files\n"
                "  --dump      per-layer queries/keys: a directory of layers.<l>.query.npy / layers.<l>.key.npy or a\n"
                "              safetensors file with those tensor names; [heads, seq, d] or [seq, heads*d]\n"
-               "  --out       write report.json, heads.csv and spectra.svg there\n",
+               "  --out       write report.json, heads.csv, spectra.svg and summary.txt there, all or nothing\n",
                problem);
   std::exit(2);
 }
@@ -55,9 +56,15 @@ Arguments parse(int argc, char** argv) {
     } else if (flag == "--out") {
       args.out = value();
     } else if (flag == "--tau") {
-      args.pipeline.tau = std::atof(value().c_str());
+      const std::string text = value();
+      const std::optional<double> tau = parse_number<double>(text);
+      if (!tau || !(*tau > 0 && *tau <= 1)) usage(("--tau takes a number in (0, 1], not '" + text + "'").c_str());
+      args.pipeline.tau = *tau;
     } else if (flag == "--threads") {
-      args.pipeline.threads = static_cast<unsigned>(std::atoi(value().c_str()));
+      const std::string text = value();
+      const std::optional<unsigned> threads = parse_number<unsigned>(text);
+      if (!threads) usage(("--threads takes a whole number (0: all), not '" + text + "'").c_str());
+      args.pipeline.threads = *threads;
     } else if (flag == "--per-kv-head") {
       args.grouping = attnspec::QueryGrouping::per_kv_head;
     } else if (flag == "--fold-norm") {

@@ -20,16 +20,17 @@
 #include <attnspec/io/svg_plot.hpp>
 #include <attnspec/pipeline.hpp>
 
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "command_line.hpp"
 #include "decoder/decoder_forward.hpp"
 #include "progress.hpp"
 
@@ -61,12 +62,9 @@ constexpr const char* usage_text =
 
 // A positive token count, the whole text of `item` (no sign, no trailing characters).
 Eigen::Index parse_count(const std::string& item) {
-  Eigen::Index count = 0;
-  const auto [end, error] = std::from_chars(item.data(), item.data() + item.size(), count);
-  if (error != std::errc() || end != item.data() + item.size() || count <= 0) {
-    usage("--tokens takes positive whole numbers separated by commas, not '" + item + "'");
-  }
-  return count;
+  const std::optional<Eigen::Index> count = parse_number<Eigen::Index>(item);
+  if (!count || *count <= 0) usage("--tokens takes positive whole numbers separated by commas, not '" + item + "'");
+  return *count;
 }
 
 Arguments parse(int argc, char** argv) {

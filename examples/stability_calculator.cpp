@@ -5,12 +5,32 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <random>
 
+#include "command_line.hpp"
+
 int main(int argc, char** argv) {
-  const Eigen::Index tokens = argc > 1 ? std::atol(argv[1]) : 512;
-  const Eigen::Index head_dim = argc > 2 ? std::atol(argv[2]) : 64;
-  const bool causal = argc > 3 ? std::atoi(argv[3]) != 0 : true;
+  // argv[i] as a positive whole number, or `fallback` when absent; anything else is a usage error.
+  auto argument = [&](int i, Eigen::Index fallback, Eigen::Index smallest) {
+    if (argc <= i) return fallback;
+    const std::optional<Eigen::Index> value = parse_number<Eigen::Index>(argv[i]);
+    if (!value || *value < smallest) {
+      std::fprintf(stderr,
+                   "stability_calculator: '%s' is not a whole number >= %ld\n"
+                   "usage: stability_calculator [tokens] [head_dim] [causal 0|1]\n",
+                   argv[i], static_cast<long>(smallest));
+      std::exit(2);
+    }
+    return *value;
+  };
+  if (argc > 4) {
+    std::fprintf(stderr, "usage: stability_calculator [tokens] [head_dim] [causal 0|1]\n");
+    return 2;
+  }
+  const Eigen::Index tokens = argument(1, 512, 2);
+  const Eigen::Index head_dim = argument(2, 64, 1);
+  const bool causal = argument(3, 1, 0) != 0;
   const Eigen::Index model_dim = 4 * head_dim;
 
   std::mt19937_64 rng(7);

@@ -175,3 +175,15 @@ TEST_CASE("bad spectra and bad tau are rejected with a message naming them", "[s
   require_invalid_argument([&] { (void)st.rank_at(-0.1); }, {"tau = -0.1"});
   require_invalid_argument([&] { (void)st.rank_at(std::nan("")); }, {"tau = nan"});
 }
+
+TEST_CASE("SpectrumStats: default-constructed, computed again for the next head, unchanged by a bad one", "[stats]") {
+  attnspec::SpectrumStats<double> stats;
+  CHECK(stats.size() == 0);
+  stats.compute(Eigen::Vector3d(3, 2, 1));
+  CHECK(stats.rank_at(0.9) == 2);
+  CHECK(stats.compute(Eigen::Vector2d(2, 1)).size() == 2);
+  CHECK(stats.cumulative_variance()(1) == Approx(0.8));
+  require_invalid_argument([&] { stats.compute(Eigen::Vector3d(1, -1, 0)); }, {"singular_values(1) = -1"});
+  CHECK(stats.size() == 2);
+  CHECK(stats.cumulative_variance()(1) == Approx(0.8));
+}

@@ -18,9 +18,18 @@ namespace attnspec {
 template <typename Scalar = double>
 class SpectrumStats {
  public:
+  /// An empty spectrum; compute() gives it one.
+  SpectrumStats() = default;
+
   /// Any real vector expression of singular values (non-negative, finite; order does not matter).
   template <class Derived>
   explicit SpectrumStats(const Eigen::MatrixBase<Derived>& singular_values) {
+    compute(singular_values);
+  }
+
+  /// (Re)computes the statistics for new singular values. On error the object keeps the previous ones.
+  template <class Derived>
+  SpectrumStats& compute(const Eigen::MatrixBase<Derived>& singular_values) {
     constexpr const char* function = "SpectrumStats";
     if (singular_values.rows() != 1 && singular_values.cols() != 1 && singular_values.size() != 0) {
       detail::throw_invalid_argument(function, "singular_values must be a vector, got ",
@@ -33,30 +42,33 @@ class SpectrumStats {
       }
     }
     std::sort(sigma.begin(), sigma.end(), std::greater<double>());
-    m_sigma = sigma;
+    SpectrumStats next;  // filled, then swapped in: nothing below leaves *this half-updated
+    next.m_sigma = sigma;
     const Eigen::Index r = sigma.size();
-    m_cumulative = Eigen::VectorXd::Zero(r + 1);
-    m_fractions = Eigen::VectorXd::Zero(r);
-    if (r == 0 || sigma(0) == 0) return;
-
-    const Eigen::VectorXd x = sigma / sigma(0);
-    const Eigen::VectorXd x2 = x.array().square();
-    // Prefix sums in one order, so that c_r = total / total = 1 exactly.
-    for (Eigen::Index k = 0; k < r; ++k) m_cumulative(k + 1) = m_cumulative(k) + x2(k);
-    const double energy = m_cumulative(r);
-    m_cumulative /= energy;
-    m_fractions = x2 / energy;
-    m_stable_rank = energy;  // Σx² with x₁ = 1
-    m_participation_ratio = energy * energy / x2.array().square().sum();
-    const double x_sum = x.sum();
-    double entropy = 0;
-    for (Eigen::Index i = 0; i < r; ++i) {
-      if (x(i) > 0) {
-        const double q = x(i) / x_sum;
-        entropy -= q * std::log(q);
+    next.m_cumulative = Eigen::VectorXd::Zero(r + 1);
+    next.m_fractions = Eigen::VectorXd::Zero(r);
+    if (r > 0 && sigma(0) > 0) {
+      const Eigen::VectorXd x = sigma / sigma(0);
+      const Eigen::VectorXd x2 = x.array().square();
+      // Prefix sums in one order, so that c_r = total / total = 1 exactly.
+      for (Eigen::Index k = 0; k < r; ++k) next.m_cumulative(k + 1) = next.m_cumulative(k) + x2(k);
+      const double energy = next.m_cumulative(r);
+      next.m_cumulative /= energy;
+      next.m_fractions = x2 / energy;
+      next.m_stable_rank = energy;  // Σx² with x₁ = 1
+      next.m_participation_ratio = energy * energy / x2.array().square().sum();
+      const double x_sum = x.sum();
+      double entropy = 0;
+      for (Eigen::Index i = 0; i < r; ++i) {
+        if (x(i) > 0) {
+          const double q = x(i) / x_sum;
+          entropy -= q * std::log(q);
+        }
       }
+      next.m_entropy_effective_rank = std::exp(entropy);
     }
-    m_entropy_effective_rank = std::exp(entropy);
+    *this = std::move(next);
+    return *this;
   }
 
   /// Number of singular values given (zeros included).
