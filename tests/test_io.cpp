@@ -1,5 +1,6 @@
 // Readers against files written by numpy and by tests/make_io_fixtures.py (ATTNSPEC_FIXTURES names their
 // directory), a corpus of malformed files built here, and the npy files attnspec writes for numpy to read back.
+#include <sys/stat.h>
 #include <attnspec/io/activation_dump.hpp>
 #include <attnspec/io/model_adapters.hpp>
 #include <attnspec/io/npy.hpp>
@@ -561,5 +562,64 @@ TEST_CASE("report sets are published all or nothing, and never replace a folder 
   require_io_error([&] { io::write_report_set(out, {{io::report_set_manifest, ""}}); }, {"not a plain file name"});
   io::write_report_set((root / "empty").string(), {});  // an empty set is a folder with only the manifest
   CHECK(fs::exists(root / "empty" / io::report_set_manifest));
+  fs::remove_all(root);
+}
+
+TEST_CASE("special files are refused without blocking: pipes, directories, devices, loops", "[io][special]") {
+  const fs::path root = fs::temp_directory_path() / "attnspec-special-files";
+  fs::remove_all(root);
+  fs::create_directories(root);
+  const std::string pipe = (root / "config.json").string();
+  REQUIRE(::mkfifo(pipe.c_str(), 0600) == 0);  // nobody writes to it: a blocking open would never return
+  require_io_error([&] { (void)io::read_model_config(pipe); }, {"config.json", "is a named pipe, not a regular file"});
+  require_io_error([&] { io::SafetensorsFile{pipe}; }, {"named pipe"});
+  require_io_error([&] { (void)io::read_npy(root.string()); }, {"is a directory, not a regular file"});
+  fs::create_symlink("/dev/zero", root / "endless.json");
+  require_io_error([&] { (void)io::read_model_config((root / "endless.json").string()); },
+                   {"endless.json", "is a character device"});
+  fs::create_symlink(root / "loop_b", root / "loop_a");
+  fs::create_symlink(root / "loop_a", root / "loop_b");
+  require_io_error([&] { (void)io::read_model_config((root / "loop_a").string()); }, {"loop_a", "cannot open"});
+  // A config.json too large for one: refused by its size, before it is read.
+  const std::string huge = (root / "huge.json").string();
+  std::ofstream(huge).close();
+  fs::resize_file(huge, std::uintmax_t{17} << 20);
+  require_io_error([&] { (void)io::read_model_config(huge); }, {"huge.json", "17825792 bytes, more than the 16777216"});
+  fs::remove_all(root);
+}
+
+TEST_CASE("JSON: many keys parse in O(n log n), duplicates anywhere are found, UTF-8 is checked", "[io][json]") {
+  std::string many = "{";
+  const int keys = 300000;  // the duplicate check was quadratic: this took minutes
+  for (int i = 0; i < keys; ++i) many += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":" + std::to_string(i);
+  const io::JsonValue parsed = io::parse_json(many + "}", "many");
+  REQUIRE(parsed.members.size() == static_cast<std::size_t>(keys));
+  CHECK(io::json_unsigned(parsed.members.back().second, "many", "last") == keys - 1);
+  require_io_error([&] { (void)io::parse_json(many + ",\"k150000\":0}", "many"); }, {"duplicate key"});
+
+  CHECK(io::parse_json("{\"caf\xC3\xA9\":\"\xE2\x82\xAC\xF0\x9F\x98\x80\"}", "utf8").members[0].first == "caf\xC3\xA9");
+  for (const char* bad :
+       {"\"\xC3\"", "\"\x80\"", "\"\xC0\xAF\"", "\"\xED\xA0\x80\"", "\"\xF4\x90\x80\x80\"", "\"\xFF\""}) {
+    INFO(bad);
+    require_io_error([&] { (void)io::parse_json(bad, "bytes"); }, {"invalid UTF-8 in string"});
+  }
+  // Writing: invalid bytes become U+FFFD, so a report is valid JSON whatever a path holds.
+  CHECK(io::json_quote("a\xFF"
+                       "b\xC3\xA9") ==
+        "\"a\xEF\xBF\xBD"
+        "b\xC3\xA9\"");
+  CHECK(io::parse_json(io::json_quote("\xC3(\x80"), "quoted").text == "\xEF\xBF\xBD(\xEF\xBF\xBD");
+}
+
+TEST_CASE("an index's shard name with a NUL or control character is refused", "[io][checkpoint][errors]") {
+  const fs::path root = fs::temp_directory_path() / "attnspec-control-names";
+  fs::remove_all(root);
+  fs::create_directories(root);
+  std::ofstream(root / "model.safetensors.index.json")
+      << R"({"weight_map":{"w":"model.safetensors\u0000../../etc/passwd"}})";
+  require_io_error([&] { io::Checkpoint{root.string()}; },
+                   {"'model.safetensors\\u0000../../etc/passwd' is not a plain file name"});
+  std::ofstream(root / "model.safetensors.index.json") << R"({"weight_map":{"w":"model\u001b[2J.safetensors"}})";
+  require_io_error([&] { io::Checkpoint{root.string()}; }, {"is not a plain file name"});
   fs::remove_all(root);
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <locale>
 #include <sstream>
 #include <string>
 
@@ -25,6 +26,7 @@ struct WeightPreparation {
   /// One line saying what was done, e.g. "scale=0.125; norm gain folded; biases augmented (constant coordinate)".
   std::string describe() const {
     std::ostringstream text;
+    text.imbue(std::locale::classic());
     text.precision(17);
     text << "scale=" << scale;
     if (norm_gain.size() > 0) text << "; norm gain folded";

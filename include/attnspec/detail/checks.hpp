@@ -3,6 +3,7 @@
 
 #include <Eigen/Core>
 #include <cmath>
+#include <locale>
 #include <sstream>
 #include <string>
 
@@ -14,6 +15,7 @@ namespace attnspec::detail {
 template <class... Parts>
 [[noreturn]] void throw_invalid_argument(const char* function, const Parts&... parts) {
   std::ostringstream message;
+  message.imbue(std::locale::classic());  // "1024", not a host locale's "1.024"
   message.precision(17);
   message << function << ": ";
   (message << ... << parts);

@@ -2,6 +2,7 @@
 // with the config.json beside them. Tensors are found by name whichever shard holds them.
 #pragma once
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -74,7 +75,8 @@ class Checkpoint {
   // the same directory (no path tricks), and really hold the tensors the index puts there.
   void open_index(const std::filesystem::path& index_path) {
     m_description = index_path.string();
-    const std::vector<unsigned char> bytes = detail::read_whole_file(m_description);
+    // At most 100 MiB, like a safetensors header: an index lists one line per tensor.
+    const std::vector<unsigned char> bytes = detail::read_whole_file(m_description, std::size_t{100} << 20);
     const JsonValue root =
         parse_json(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), m_description);
     const JsonValue* weight_map = root.is_object() ? root.find("weight_map") : nullptr;
@@ -84,10 +86,13 @@ class Checkpoint {
     std::map<std::string, std::size_t> shard_index;
     for (const auto& [tensor, shard_value] : weight_map->members) {
       const std::string& shard = json_string(shard_value, m_description, "weight_map['" + tensor + "']");
-      if (shard.empty() || shard.find('/') != std::string::npos || shard.find('\\') != std::string::npos ||
+      const bool control = std::any_of(shard.begin(), shard.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;  // a NUL would cut the name the OS opens
+      });
+      if (shard.empty() || control || shard.find('/') != std::string::npos || shard.find('\\') != std::string::npos ||
           shard == "." || shard == "..") {
-        detail::throw_io_error(m_description, "weight_map['", tensor, "'] = '", shard,
-                               "' is not a plain file name in the checkpoint's directory");
+        detail::throw_io_error(m_description, "weight_map['", detail::printable(tensor), "'] = '",
+                               detail::printable(shard), "' is not a plain file name in the checkpoint's directory");
       }
       auto [slot, inserted] = shard_index.emplace(shard, m_shards.size());
       if (inserted) {

@@ -2,8 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <locale>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 #include "../errors.hpp"
 
@@ -12,8 +14,25 @@ namespace attnspec::io::detail {
 template <class... Parts>
 std::string concatenate(const Parts&... parts) {
   std::ostringstream message;
+  message.imbue(std::locale::classic());  // "1024", not a host locale's "1.024"
   (message << ... << parts);
   return message.str();
+}
+
+/// Text from a file, safe to put in a message: control characters (a NUL would end what()) become \u00XX.
+inline std::string printable(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      static const char digits[] = "0123456789abcdef";
+      out += "\\u00";
+      out += digits[(static_cast<unsigned char>(c) >> 4) & 0xF];
+      out += digits[static_cast<unsigned char>(c) & 0xF];
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
 }
 
 /// Throws attnspec::io_error for file `source`.

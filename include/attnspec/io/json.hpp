@@ -9,8 +9,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -39,11 +41,52 @@ struct JsonValue {
 };
 
 /// The value as a double; `what` names it in errors.
+namespace detail {
+
+/// The length (2–4) of the well-formed UTF-8 sequence starting at text[at], a byte >= 0x80; 0 if it is not one
+/// (stray continuation bytes, overlong forms, surrogates, code points above U+10FFFF, truncation).
+inline std::size_t utf8_sequence_length(std::string_view text, std::size_t at) {
+  const auto byte = [&](std::size_t i) -> unsigned char {
+    return at + i < text.size() ? static_cast<unsigned char>(text[at + i]) : 0;
+  };
+  const unsigned char lead = byte(0);
+  std::size_t length = 0;
+  unsigned char low = 0x80, high = 0xBF;  // the allowed range of the second byte
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) low = 0xA0;   // no overlong forms
+    if (lead == 0xED) high = 0x9F;  // no surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) low = 0x90;
+    if (lead == 0xF4) high = 0x8F;  // nothing above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (byte(1) < low || byte(1) > high) return 0;
+  for (std::size_t i = 2; i < length; ++i) {
+    if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
+  }
+  return length;
+}
+
+}  // namespace detail
+
 inline double json_number(const JsonValue& value, const std::string& source, const std::string& what) {
   if (value.kind != JsonValue::Kind::number) {
     detail::throw_io_error_at(source, value.offset, what, " at byte ", value.offset, " must be a number");
   }
-  return std::strtod(value.text.c_str(), nullptr);
+  // std::from_chars reads '.' whatever the C or C++ locale is; the parser has already checked the grammar.
+  double result = 0;
+  const char* const last = value.text.data() + value.text.size();
+  const auto [end, error] = std::from_chars(value.text.data(), last, result);
+  if (error != std::errc() || end != last) {
+    detail::throw_io_error_at(source, value.offset, what, " at byte ", value.offset, " = ", value.text,
+                              " is not a finite double");
+  }
+  return result;
 }
 
 /// The value as an exact non-negative integer no larger than `limit`; fractions, exponents and negatives are errors.
@@ -154,6 +197,7 @@ class JsonParser {
 
   void parse_object(JsonValue& value, int depth) {
     value.kind = JsonValue::Kind::object;
+    std::set<std::string> keys;  // O(log n) per key: a header with a million keys parses in well under a second
     expect('{');
     skip_space();
     if (peek() == '}') {
@@ -165,7 +209,7 @@ class JsonParser {
       if (peek() != '"') fail("expected a string key");
       const std::size_t key_offset = m_at;
       std::string key = parse_string();
-      if (value.find(key) != nullptr) {
+      if (!keys.insert(key).second) {
         m_at = key_offset;
         fail("duplicate key");
       }
@@ -277,6 +321,14 @@ class JsonParser {
         --m_at;
         fail("control character in string");
       }
+      if (static_cast<unsigned char>(c) >= 0x80) {
+        --m_at;
+        const std::size_t length = utf8_sequence_length(m_text, m_at);
+        if (length == 0) fail("invalid UTF-8 in string");
+        out.append(m_text.substr(m_at, length));
+        m_at += length;
+        continue;
+      }
       if (c != '\\') {
         out.push_back(c);
         continue;
@@ -340,10 +392,18 @@ inline JsonValue parse_json(std::string_view text, const std::string& source) {
   return detail::JsonParser(text, source).parse_document();
 }
 
-/// `text` as a JSON string literal, quotes included.
+/// `text` as a JSON string literal, quotes included. JSON is UTF-8: a byte that does not begin a well-formed UTF-8
+/// sequence (a file name in another encoding, say) is written as U+FFFD, so the output is always valid JSON.
 inline std::string json_quote(std::string_view text) {
   std::string out = "\"";
-  for (const char c : text) {
+  for (std::size_t at = 0; at < text.size(); ++at) {
+    const char c = text[at];
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      const std::size_t length = detail::utf8_sequence_length(text, at);
+      out += length == 0 ? std::string_view("\xEF\xBF\xBD") : text.substr(at, length);
+      at += length == 0 ? 0 : length - 1;
+      continue;
+    }
     switch (c) {
       case '"':
         out += "\\\"";

@@ -353,9 +353,9 @@ inline ModelConfig parse_model_config(std::string_view text, const std::string& 
   return config;
 }
 
-/// Reads and interprets config.json.
+/// Reads and interprets config.json (a regular file of at most 16 MiB).
 inline ModelConfig read_model_config(const std::string& path) {
-  const std::vector<unsigned char> bytes = detail::read_whole_file(path);
+  const std::vector<unsigned char> bytes = detail::read_whole_file(path, std::size_t{16} << 20);
   return parse_model_config(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), path);
 }
 

@@ -5,8 +5,6 @@
 #include <Eigen/Core>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -15,6 +13,7 @@
 
 #include "../host_tensor.hpp"
 #include "io_errors.hpp"
+#include "mapped_file.hpp"
 #include "write_file.hpp"
 
 namespace attnspec::io {
@@ -162,14 +161,6 @@ inline std::uint64_t read_little_endian(const unsigned char* bytes, int count) {
   return value;
 }
 
-inline std::vector<unsigned char> read_whole_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw_io_error(path, "cannot open for reading");
-  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  if (file.bad()) throw_io_error(path, "read error");
-  return bytes;
-}
-
 }  // namespace detail
 
 namespace detail {
@@ -254,7 +245,7 @@ inline NpyArray parse_npy(std::vector<unsigned char> bytes, const std::string& s
 /// Token ids from a .npy file of little-endian int32 or int64 (a tokenizer's output): a vector, or one row of
 /// shape [1, n]. Every id must lie in [0, vocab_size).
 inline std::vector<std::int64_t> read_token_ids(const std::string& path, std::int64_t vocab_size) {
-  const std::vector<unsigned char> bytes = detail::read_whole_file(path);
+  const std::vector<unsigned char> bytes = detail::read_whole_file(path, SIZE_MAX);
   auto integer_bytes = [](const std::string& descr) -> std::size_t {
     return descr == "<i4" ? 4 : descr == "<i8" ? 8 : 0;
   };
@@ -278,7 +269,7 @@ inline std::vector<std::int64_t> read_token_ids(const std::string& path, std::in
   return ids;
 }
 
-inline NpyArray read_npy(const std::string& path) { return parse_npy(detail::read_whole_file(path), path); }
+inline NpyArray read_npy(const std::string& path) { return parse_npy(detail::read_whole_file(path, SIZE_MAX), path); }
 
 /// Writes a matrix as a version 1.0 .npy file in C order: '<f4' for float, '<f8' for double. The file appears
 /// complete or not at all.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../pipeline.hpp"
+#include "classic_numbers.hpp"
 #include "json.hpp"
 #include "report_fields.hpp"
 #include "write_file.hpp"
@@ -120,6 +121,7 @@ void flatten_csv(const std::string& name, const T& value, bool present, std::vec
 
 /// The whole report as one JSON document (docs/report-format.md; docs/report.schema.json validates it).
 inline std::string json_report(const ModelReport& report, const Provenance& provenance = {}) {
+  const detail::ClassicNumbers classic;
   std::string out = "{\"format\":\"attnspec-report\",\"format_version\":" + std::to_string(report_format_version) +
                     ",\"provenance\":{";
   for (std::size_t i = 0; i < provenance.size(); ++i) {
@@ -136,6 +138,7 @@ inline std::string json_report(const ModelReport& report, const Provenance& prov
 /// "stability_certified_max_tv" (the first stability entry: at k@τ of E~), ... A figure a head does not have is an
 /// empty cell; text with commas or quotes is quoted.
 inline std::string csv_report(const ModelReport& report) {
+  const detail::ClassicNumbers classic;
   std::string out;
   for (std::size_t i = 0; i < std::max<std::size_t>(report.heads.size(), 1); ++i) {
     std::vector<std::string> names, cells;
@@ -154,6 +157,7 @@ inline std::string csv_report(const ModelReport& report) {
 
 /// The paper-style table: per layer and overall, min / median / max over heads.
 inline std::string summary_table(const ModelReport& report) {
+  const detail::ClassicNumbers classic;
   auto spread = [](const Spread& s, const char* format) {
     if (s.count == 0) return std::string("-");
     char text[64];

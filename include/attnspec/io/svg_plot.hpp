@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../pipeline.hpp"
+#include "classic_numbers.hpp"
 #include "write_file.hpp"
 
 namespace attnspec::io {
@@ -310,6 +311,7 @@ inline void draw_map(SvgCanvas& canvas, const ModelReport& report, double left, 
 
 /// The report as one SVG document of four panels (see the top of this header).
 inline std::string svg_plot(const ModelReport& report, const SvgPlotOptions& options = {}) {
+  const detail::ClassicNumbers classic;
   using detail::Axis;
   detail::SvgCanvas canvas;
   const double width = options.width, height = options.height;
