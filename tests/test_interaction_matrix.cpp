@@ -176,7 +176,8 @@ TEST_CASE("interaction-matrix and slicing errors name the argument and shapes", 
   require_invalid_argument([&] { InteractionMatrix<double> im(MatrixXd(0, 16), MatrixXd(0, 16)); }, {"W_Q is empty"});
   MatrixXd bad = wk;
   bad(2, 3) = std::nan("");
-  require_invalid_argument([&] { InteractionMatrix<double> im(wq, bad); }, {"W_K", "(3, 2)", "nan"});
+  // Named in the stored tensor's own row and column, not in the prepared (transposed) factor's.
+  require_invalid_argument([&] { InteractionMatrix<double> im(wq, bad); }, {"W_K(2, 3) = nan is not finite"});
   WeightPreparation prep;
   prep.scale = -2;
   require_invalid_argument([&] { InteractionMatrix<double> im(wq, wk, prep); }, {"preparation.scale = -2"});

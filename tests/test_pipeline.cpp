@@ -302,6 +302,30 @@ TEST_CASE("a bad head names itself; bad options are rejected", "[pipeline][error
   options.tau = 1.5;
   require_invalid_argument([&] { (void)analyse_model<double>(units, std::cref(model), options); }, {"tau = 1.5"});
   require_invalid_argument([&] { (void)analyse_model<double>({}, std::cref(model)); }, {"no heads"});
+  require_invalid_argument(
+      [&] { (void)analyse_model<double>(units, [](const HeadId&) { return HeadInput<double>(); }); },
+      {"HeadInput is empty", "(layer 0, head 0)"});
+  // A double too large for float is named as such, in the caller's indices.
+  auto huge = [&](const HeadId& id) {
+    HeadInput<double> input = model(id);
+    input.queries(5, 1) = 1e300;
+    return input;
+  };
+  require_invalid_argument([&] { (void)analyse_model<float>(units, huge); },
+                           {"HeadInput", "queries(5, 1) = ", "e+300 overflows float", "(layer 0, head 0)"});
+  const HeadInput<double> one = huge(units[0]);
+  require_invalid_argument([&] { LogitEnergyField<float>(one.queries, one.keys); },
+                           {"LogitEnergyField", "Q(5, 1) = ", "e+300 overflows float"});
+}
+
+TEST_CASE("each head says whether its stability was causal", "[pipeline]") {
+  const ToyModel model(4);
+  const ModelReport single = analyse_model<double>(model_heads(1, model.query_heads, model.kv_heads), std::cref(model));
+  CHECK(single.heads[0].causal);
+  const ModelReport grouped = analyse_model<double>(
+      model_heads(1, model.query_heads, model.kv_heads, QueryGrouping::per_kv_head), std::cref(model));
+  CHECK_FALSE(grouped.heads[0].causal);  // stacked queries have no one-to-one positions
+  CHECK(grouped.options.causal);         // though the option asked for it
 }
 
 TEST_CASE("the causal field beside the full one: per head as CausalLogitEnergyField, refused for stacked groups",

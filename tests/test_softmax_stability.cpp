@@ -125,6 +125,10 @@ TEST_CASE("oracle 8: the a priori calculator on sigma = (3, 2, 1), n = m = 4", "
   CHECK(attnspec::min_rank(ranks, 0.5, StabilityTarget::a_priori_max_tv) == 1);
   CHECK(attnspec::min_rank(ranks, 0.3, StabilityTarget::a_priori_max_tv) == 2);
   CHECK(attnspec::min_rank(ranks, 0.1, StabilityTarget::a_priori_max_tv) == 3);
+  // Only some ranks evaluated and none meets ε: an error, not the last rank evaluated.
+  const std::vector<attnspec::StabilityAtRank> partial(ranks.begin(), ranks.begin() + 2);
+  require_invalid_argument([&] { (void)attnspec::min_rank(partial, 0.1, StabilityTarget::a_priori_max_tv); },
+                           {"none of the evaluated ranks {0, 1} meets epsilon = 0.1"});
   // Suffix tail sums keep tiny tails: σ = (1e4, 1e-6) has T_1 = 1e-12, not 0.
   Eigen::VectorXd skewed(2);
   skewed << 1e4, 1e-6;

@@ -84,6 +84,8 @@ class InteractionMatrix {
     // group's stacked queries. Its query factor stacks each head's prepared W_Qᵀ.
     // Everything is computed into locals and moved in at the end, so a head that fails leaves the previous one.
     const Matrix query = query_weight.template cast<Scalar>();
+    detail::require_finite_after_cast(function, "W_Q", query_weight, query);
+    detail::require_finite_after_cast(function, "W_K", key_weight, key_weight.template cast<Scalar>());
     const Eigen::Index block_rows = model_dim + (preparation.augmented() ? 1 : 0);
     Matrix query_factor(group * block_rows, d);
     for (Eigen::Index h = 0; h < group; ++h) {

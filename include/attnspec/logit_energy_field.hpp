@@ -70,8 +70,8 @@ class LogitEnergyField {
     Matrix used_queries = queries.template cast<Scalar>();
     Matrix used_keys = keys.bottomRows(keys.rows() - options.drop_leading_keys).template cast<Scalar>();
     // Checked after conversion, so a double too large for float is caught as well as NaN and Inf.
-    detail::require_finite(function, "Q", used_queries);
-    detail::require_finite(function, "K", used_keys);
+    detail::require_finite_after_cast(function, "Q", queries, used_queries);
+    detail::require_finite_after_cast(function, "K", keys, used_keys, options.drop_leading_keys);
     if (options.center_rows) {
       center_keys(used_keys);
       // Differences of keys overflow only for entries within a factor of two of the largest finite value.

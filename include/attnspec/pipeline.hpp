@@ -80,14 +80,20 @@ struct HeadInput {
   using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
 
   HeadInput() = default;
-  /// From a unit's tensors in another precision (a float loader feeding a double analysis): converted once.
+  /// From a unit's tensors in another precision (a float loader feeding a double analysis): converted once; a
+  /// value too large for Scalar is an error naming it, not an infinity.
   template <typename Other, typename = std::enable_if_t<!std::is_same_v<Other, Scalar>>>
   HeadInput(const HeadInput<Other>& other)  // NOLINT(google-explicit-constructor): loaders return either precision
       : queries(other.queries.template cast<Scalar>()),
         keys(other.keys.template cast<Scalar>()),
         query_weight(other.query_weight.template cast<Scalar>()),
         key_weight(other.key_weight.template cast<Scalar>()),
-        preparation(other.preparation) {}
+        preparation(other.preparation) {
+    detail::require_finite_after_cast("HeadInput", "queries", other.queries, queries);
+    detail::require_finite_after_cast("HeadInput", "keys", other.keys, keys);
+    detail::require_finite_after_cast("HeadInput", "query_weight", other.query_weight, query_weight);
+    detail::require_finite_after_cast("HeadInput", "key_weight", other.key_weight, key_weight);
+  }
 
   Matrix queries;       ///< n×d (the group's queries stacked, g·n×d, for a KV group)
   Matrix keys;          ///< m×d
@@ -143,7 +149,8 @@ struct HeadReport {
   std::optional<SpectrumGap> gap;                  ///< M over E~, when both are present
   std::optional<CausalFieldSummary> causal_field;  ///< with PipelineOptions::causal_field
   std::vector<StabilityAtRank> stability;          ///< at k@τ of E~ first, then the extra ranks
-  std::string preparation;                         ///< WeightPreparation::describe()
+  bool causal = false;      ///< stability used the causal mask (never for a stacked KV group or when n != m)
+  std::string preparation;  ///< WeightPreparation::describe()
 };
 
 /// min / median / max of one figure over a set of heads (count = 0: no head had it; the values are NaN).
@@ -212,6 +219,10 @@ template <typename Scalar>
 HeadReport analyse_head(const HeadId& id, const HeadInput<Scalar>& input, const PipelineOptions& options) {
   HeadReport report;
   report.id = id;
+  if (input.queries.size() == 0 && input.keys.size() == 0 && input.query_weight.size() == 0 &&
+      input.key_weight.size() == 0) {
+    throw_invalid_argument("analyse_model", "the unit's HeadInput is empty: give queries and keys, weights, or both");
+  }
   if (input.queries.size() > 0 || input.keys.size() > 0) {
     const bool stacked = id.query_heads > 1;
     const bool causal = options.causal && !stacked && input.queries.rows() == input.keys.rows();
@@ -225,6 +236,7 @@ HeadReport analyse_head(const HeadId& id, const HeadInput<Scalar>& input, const 
       stability.ranks_at_variance = {options.tau};
       stability.ranks = options.stability_ranks;
       bound.emplace(input.queries, input.keys, stability);
+      report.causal = causal;
       field = &bound->field();
       const Eigen::Index k_tau = SpectrumStats<Scalar>(field->singular_values()).rank_at(options.tau);
       report.stability.push_back(bound->at_rank(k_tau));

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <numeric>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "detail/checks.hpp"
@@ -98,7 +99,7 @@ inline double stability_value(const StabilityAtRank& at_rank, StabilityTarget ta
   detail::throw_invalid_argument("stability_value", "unknown target ", static_cast<int>(target));
 }
 
-/// The smallest k whose `target` is <= ε, for ε in (0, 1).
+/// The smallest k whose `target` is <= ε, for ε in (0, 1), among the ranks evaluated; an error when none is.
 inline Eigen::Index min_rank(const std::vector<StabilityAtRank>& ranks, double epsilon,
                              StabilityTarget target = StabilityTarget::certified_max_tv) {
   if (!(epsilon > 0 && epsilon < 1)) {
@@ -107,8 +108,12 @@ inline Eigen::Index min_rank(const std::vector<StabilityAtRank>& ranks, double e
   for (const auto& at_rank : ranks) {
     if (stability_value(at_rank, target) <= epsilon) return at_rank.k;
   }
-  // Unreachable for a full table, whose last rank has R = 0; kept so a partial table cannot read past its end.
-  return ranks.empty() ? 0 : ranks.back().k;
+  // A full table always meets ε at its last rank (R = 0). A table evaluated at some ranks only may not: saying so
+  // keeps "not met" from looking like "met at the last rank evaluated".
+  std::string evaluated;
+  for (const auto& at_rank : ranks) evaluated += (evaluated.empty() ? "" : ", ") + std::to_string(at_rank.k);
+  detail::throw_invalid_argument("min_rank", "none of the evaluated ranks {", evaluated, "} meets epsilon = ", epsilon,
+                                 "; evaluate more ranks (StabilityOptions::ranks empty evaluates all)");
 }
 
 /// Theorem 8: worst-row TV <= tanh((c/2)·√(T_k/(nm))) when ‖R‖_max <= c·‖R‖_F/√(nm).

@@ -6,6 +6,7 @@
 #include <locale>
 #include <sstream>
 #include <string>
+#include <type_traits>
 
 #include "../errors.hpp"
 
@@ -46,6 +47,28 @@ void require_finite(const char* function, const char* argument, const Eigen::Den
         throw_invalid_argument(function, argument, "(", i, ", ", j, ") = ", value, " is not finite (", argument, " is ",
                                shape_of(matrix), ")");
       }
+    }
+  }
+}
+
+/// Rejects NaN and ±Inf in `converted`, the caller's `original` (rows from `first_row` on) cast to the analysis
+/// precision, naming the entry in the caller's own indices and saying whether it was not finite to begin with or
+/// overflowed that precision (1e300 in a double given to a float analysis).
+template <class DerivedOriginal, class DerivedConverted>
+void require_finite_after_cast(const char* function, const char* argument,
+                               const Eigen::DenseBase<DerivedOriginal>& original,
+                               const Eigen::DenseBase<DerivedConverted>& converted, Eigen::Index first_row = 0) {
+  if (converted.allFinite()) return;
+  using Converted = typename DerivedConverted::Scalar;
+  for (Eigen::Index j = 0; j < converted.cols(); ++j) {
+    for (Eigen::Index i = 0; i < converted.rows(); ++i) {
+      if (std::isfinite(converted(i, j))) continue;
+      const double value = static_cast<double>(original(first_row + i, j));
+      throw_invalid_argument(function, argument, "(", first_row + i, ", ", j, ") = ", value,
+                             std::isfinite(value) ? (std::is_same_v<Converted, float> ? " overflows float"
+                                                                                      : " overflows the analysis type")
+                                                  : " is not finite",
+                             " (", argument, " is ", shape_of(original), ")");
     }
   }
 }

@@ -158,6 +158,8 @@ struct Record<HeadReport> {
     visit("gap", h.gap, "M over E~");
     visit("causal_field", h.causal_field, "the causal field, with the causal_field option");
     visit("stability", h.stability, "at k@tau of E~ first, then at the extra ranks asked for");
+    visit("causal", h.causal,
+          "stability used the causal mask: the causal option, except for stacked KV groups and when n != m");
   }
 };
 
