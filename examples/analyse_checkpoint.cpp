@@ -15,6 +15,7 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "command_line.hpp"
@@ -30,40 +31,63 @@ struct Arguments {
   bool per_head_table = false;
 };
 
-[[noreturn]] void usage(const char* problem) {
-  std::fprintf(stderr,
-               "analyse_checkpoint: %s\n"
-               "usage: analyse_checkpoint CHECKPOINT [--dump PATH] [--out DIR] [--tau T] [--threads N]\n"
-               "                          [--per-kv-head] [--fold-norm] [--biases] [--no-stability] [--heads]\n"
-               "  CHECKPOINT  a directory with config.json and model.safetensors(.index.json), or one of those files\n"
-               "  --dump      per-layer queries/keys: a directory of layers.<l>.query.npy / layers.<l>.key.npy or a\n"
-               "              safetensors file with those tensor names; [heads, seq, d] or [seq, heads*d]\n"
-               "  --out       write report.json, heads.csv, spectra.svg and summary.txt there, all or nothing\n",
-               problem);
+const char* const usage_text =
+    "usage: analyse_checkpoint CHECKPOINT [options]     (--option VALUE and --option=VALUE both work)\n"
+    "  CHECKPOINT      a directory with config.json and model.safetensors (or its shards and\n"
+    "                  model.safetensors.index.json), or one of those files\n"
+    "  --dump PATH     per-layer queries/keys: a directory of layers.<l>.query.npy / layers.<l>.key.npy or a\n"
+    "                  safetensors file with those tensor names; [heads, seq, d] or [seq, heads*d]. Without it\n"
+    "                  only M is analysed (from the weights)\n"
+    "  --out DIR       write report.json, heads.csv, spectra.svg and summary.txt there, all or nothing; DIR must\n"
+    "                  be absent, empty or a report set written before (checked before the analysis starts)\n"
+    "  --tau T         the variance fraction of k@tau, in (0, 1] (default 0.9)\n"
+    "  --threads N     heads analysed at once (default 0: every hardware thread)\n"
+    "  --per-kv-head   one unit per KV group (the group's queries stacked) instead of one per query head\n"
+    "  --fold-norm     fold the pre-attention norm's gain into W_Q and W_K\n"
+    "  --biases        include the q/k biases (augmenting the input with a constant coordinate)\n"
+    "  --no-stability  skip the softmax-stability figures\n"
+    "  --heads         print one line per head as well as the summary table\n"
+    "  --help, -h      this text;  --version  attnspec's version\n"
+    "exit status: 0 done, 1 an input or analysis error, 2 a usage error\n";
+
+[[noreturn]] void usage(const std::string& problem) {
+  std::fprintf(stderr, "analyse_checkpoint: %s\n%s", problem.c_str(), usage_text);
   std::exit(2);
 }
 
 Arguments parse(int argc, char** argv) {
   Arguments args;
   for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
+    std::string flag = argv[i];
+    std::optional<std::string> inline_value;  // --option=VALUE
+    if (flag.rfind("--", 0) == 0 && flag.find('=') != std::string::npos) {
+      inline_value = flag.substr(flag.find('=') + 1);
+      flag.resize(flag.find('='));
+    }
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage((flag + " needs a value").c_str());
+      if (inline_value) return *std::exchange(inline_value, std::nullopt);
+      if (i + 1 >= argc) usage(flag + " needs a value");
       return argv[++i];
     };
-    if (flag == "--dump") {
+    if (flag == "--help" || flag == "-h") {
+      std::printf("%s", usage_text);
+      std::exit(0);
+    } else if (flag == "--version") {
+      std::printf("analyse_checkpoint (attnspec %s)\n", ATTNSPEC_VERSION_STRING);
+      std::exit(0);
+    } else if (flag == "--dump") {
       args.dump = value();
     } else if (flag == "--out") {
       args.out = value();
     } else if (flag == "--tau") {
       const std::string text = value();
       const std::optional<double> tau = parse_number<double>(text);
-      if (!tau || !(*tau > 0 && *tau <= 1)) usage(("--tau takes a number in (0, 1], not '" + text + "'").c_str());
+      if (!tau || !(*tau > 0 && *tau <= 1)) usage("--tau takes a number in (0, 1], not '" + text + "'");
       args.pipeline.tau = *tau;
     } else if (flag == "--threads") {
       const std::string text = value();
       const std::optional<unsigned> threads = parse_number<unsigned>(text);
-      if (!threads) usage(("--threads takes a whole number (0: all), not '" + text + "'").c_str());
+      if (!threads) usage("--threads takes a whole number (0: all), not '" + text + "'");
       args.pipeline.threads = *threads;
     } else if (flag == "--per-kv-head") {
       args.grouping = attnspec::QueryGrouping::per_kv_head;
@@ -76,12 +100,13 @@ Arguments parse(int argc, char** argv) {
     } else if (flag == "--heads") {
       args.per_head_table = true;
     } else if (!flag.empty() && flag[0] == '-') {
-      usage(("unknown option " + flag).c_str());
+      usage("unknown option " + flag);
     } else if (args.checkpoint.empty()) {
       args.checkpoint = flag;
     } else {
       usage("more than one checkpoint given");
     }
+    if (inline_value) usage(flag + " takes no value");
   }
   if (args.checkpoint.empty()) usage("no checkpoint given");
   return args;
@@ -159,6 +184,7 @@ int run(const Arguments& args) {
 int main(int argc, char** argv) {
   const Arguments args = parse(argc, argv);
   try {
+    if (!args.out.empty()) attnspec::io::check_report_set_target(args.out);  // refused now, not after the analysis
     return run(args);
   } catch (const std::exception& error) {
     std::fprintf(stderr, "analyse_checkpoint: %s\n", error.what());

@@ -309,6 +309,7 @@ int run(const Arguments& args) {
 int main(int argc, char** argv) {
   const Arguments args = parse(argc, argv);
   try {
+    if (!args.out.empty()) attnspec::io::check_report_set_target(args.out);  // refused now, not after the runs
     return run(args);
   } catch (const std::exception& error) {
     std::fprintf(stderr, "paper_table: %s\n", error.what());

@@ -45,14 +45,22 @@ constexpr const char* report_set_manifest = ".attnspec-report-set";
 /// the old set, the new one, or for the instant between the two renames none, never a mix; on failure nothing
 /// changes. An existing `directory` is replaced only if it is empty or a set written here (it holds the manifest
 /// ".attnspec-report-set"), so a user's own folder is never swept away.
-inline void write_report_set(const std::string& directory,
-                             const std::vector<std::pair<std::string, std::string>>& files) {
+/// Throws the io_error write_report_set would, before any work is done: `directory` must be a name it can
+/// replace (not "." or ".."), in a writable folder, and either absent, empty, or a set attnspec wrote. A host calls
+/// it before a long analysis so that an unusable output folder is refused at once, not after it.
+inline std::filesystem::path check_report_set_target(const std::string& directory) {
   namespace fs = std::filesystem;
   const fs::path target = fs::path(directory).lexically_normal();
   if (target.empty() || target.filename().empty() || target.filename() == "." || target.filename() == "..") {
     detail::throw_io_error(directory, "is not a directory name write_report_set can replace");
   }
   std::error_code error;
+  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  if (!fs::is_directory(parent, error))
+    detail::throw_io_error(directory, "its folder ", parent.string(), " does not exist");
+  if (::access(parent.c_str(), W_OK) != 0) {
+    detail::throw_io_error(directory, "its folder ", parent.string(), " is not writable");
+  }
   const fs::file_status status = fs::symlink_status(target, error);
   if (fs::exists(status)) {
     if (!fs::is_directory(status)) detail::throw_io_error(directory, "exists and is not a directory");
@@ -61,6 +69,14 @@ inline void write_report_set(const std::string& directory,
                              "); refusing to replace it");
     }
   }
+  return target;
+}
+
+inline void write_report_set(const std::string& directory,
+                             const std::vector<std::pair<std::string, std::string>>& files) {
+  namespace fs = std::filesystem;
+  const fs::path target = check_report_set_target(directory);
+  std::error_code error;
   std::string manifest;
   for (const auto& [name, contents] : files) {
     if (name.empty() || name.find('/') != std::string::npos || name == "." || name == ".." ||
