@@ -83,9 +83,9 @@ class InteractionMatrix {
     // A KV group's M is the stack [M_1; ...; M_g] of its query heads' matrices: the map behind the field of the
     // group's stacked queries. Its query factor stacks each head's prepared W_Qᵀ.
     // Everything is computed into locals and moved in at the end, so a head that fails leaves the previous one.
-    const Matrix query = query_weight.template cast<Scalar>();
+    const Matrix query = query_weight.template cast<Scalar>(), key = key_weight.template cast<Scalar>();
     detail::require_finite_after_cast(function, "W_Q", query_weight, query);
-    detail::require_finite_after_cast(function, "W_K", key_weight, key_weight.template cast<Scalar>());
+    detail::require_finite_after_cast(function, "W_K", key_weight, key);
     const Eigen::Index block_rows = model_dim + (preparation.augmented() ? 1 : 0);
     Matrix query_factor(group * block_rows, d);
     for (Eigen::Index h = 0; h < group; ++h) {
@@ -95,7 +95,7 @@ class InteractionMatrix {
       query_factor.middleRows(h * block_rows, block_rows) =
           prepared_factor(query.middleRows(h * d, d), bias, preparation);
     }
-    Matrix key_factor = prepared_factor(key_weight.template cast<Scalar>(), preparation.key_bias, preparation);
+    Matrix key_factor = prepared_factor(key, preparation.key_bias, preparation);
     detail::require_finite(function, "W_Q (prepared)", query_factor);
     detail::require_finite(function, "W_K (prepared)", key_factor);
 
