@@ -2,8 +2,8 @@
 #   -DMODE=find_package|add_subdirectory|fetchcontent -DSOURCE=<attnspec source> -DBUILD=<attnspec build>
 #   -DWORK=<scratch directory>
 # For find_package it first installs attnspec to WORK/stage and checks the tree holds only headers, CMake
-# package files, the optional instantiations source and the licence; it also builds the program against
-# attnspec::instantiations.
+# package files, the optional instantiations source, the licence and (when built) the Python package; it also
+# builds the program against attnspec::instantiations.
 cmake_minimum_required(VERSION 3.16)
 file(REMOVE_RECURSE ${WORK})
 set(prefix_args)
@@ -15,7 +15,8 @@ if(MODE STREQUAL "find_package")
   file(GLOB_RECURSE installed RELATIVE ${WORK}/stage ${WORK}/stage/*)
   foreach(file IN LISTS installed)
     if(NOT file MATCHES "^include/attnspec/.*\\.hpp$" AND NOT file MATCHES "^share/cmake/attnspec/attnspec[A-Za-z-]*\\.cmake$"
-       AND NOT file STREQUAL "share/cmake/attnspec/instantiations.cpp" AND NOT file STREQUAL "share/doc/attnspec/LICENSE")
+       AND NOT file STREQUAL "share/cmake/attnspec/instantiations.cpp" AND NOT file STREQUAL "share/doc/attnspec/LICENSE"
+       AND NOT file MATCHES "^lib[^/]*/python3[.0-9]*/site-packages/attnspec/[^/]+$")
       message(FATAL_ERROR "the installed tree holds ${file}, which is not a header, a package file or the licence")
     endif()
   endforeach()

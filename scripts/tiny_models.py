@@ -53,11 +53,11 @@ def bits_per_byte(model, data, context, windows=8):
     return total / count / math.log(2)
 
 
-def train(model, data, rng, steps, batch, context, on_step=None):
+def train(model, data, rng, steps, batch, context, on_step=None, weight_decay=0.1):
     """The shipped models' recipe: AdamW (lr 2e-3, betas 0.9/0.95, weight decay 0.1), 50 warm-up steps then a
     cosine decay, gradients clipped at 1, `batch` random full-context windows per step drawn from the books in
     proportion to their length. `on_step(step, model)`, if given, runs before each step."""
-    optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3, betas=(0.9, 0.95), weight_decay=0.1)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3, betas=(0.9, 0.95), weight_decay=weight_decay)
     books = [np.frombuffer(t, dtype=np.uint8) for t, _ in data.values()]
     weights = np.array([len(t) for t in books], dtype=float)
     weights /= weights.sum()

@@ -72,6 +72,33 @@ enum class StabilityTarget {
   measured_mean_tv,
 };
 
+/// The target's name, as the figure it targets is named in StabilityAtRank and in reports.
+inline const char* to_string(StabilityTarget target) {
+  switch (target) {
+    case StabilityTarget::certified_max_tv:
+      return "certified_max_tv";
+    case StabilityTarget::a_priori_max_tv:
+      return "a_priori_max_tv";
+    case StabilityTarget::a_priori_sigma_tv:
+      return "a_priori_sigma_tv";
+    case StabilityTarget::a_priori_row_tv:
+      return "a_priori_row_tv";
+    case StabilityTarget::a_priori_entry_tv:
+      return "a_priori_entry_tv";
+    case StabilityTarget::delocalisation_max_tv:
+      return "delocalisation_max_tv";
+    case StabilityTarget::a_priori_mean_tv:
+      return "a_priori_mean_tv";
+    case StabilityTarget::a_priori_mean_kl:
+      return "a_priori_mean_kl";
+    case StabilityTarget::measured_max_tv:
+      return "measured_max_tv";
+    case StabilityTarget::measured_mean_tv:
+      return "measured_mean_tv";
+  }
+  return "unknown";
+}
+
 /// The value of `target` in `at_rank`.
 inline double stability_value(const StabilityAtRank& at_rank, StabilityTarget target) {
   switch (target) {

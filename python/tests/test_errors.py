@@ -1,0 +1,84 @@
+"""Bad input raises the documented exceptions with the C++ library's messages: InvalidArgument (a ValueError),
+FileError (an OSError with .path and .offset), Cancelled; a callback's own exception comes back unchanged."""
+import os
+
+import numpy as np
+import pytest
+
+import attnspec
+
+
+def test_invalid_arguments_are_value_errors_naming_the_problem(rng):
+    Q = rng.standard_normal((10, 4))
+    cases = [
+        (lambda: attnspec.LogitEnergyField(Q, Q[:, :3]), "Q (10x4) and K (10x3) must have the same number of columns"),
+        (lambda: attnspec.LogitEnergyField(Q[None], Q), "Q must be a 2-D array"),
+        (lambda: attnspec.LogitEnergyField(Q[:0], Q), "Q is empty"),
+        (lambda: attnspec.LogitEnergyField(Q.astype(complex), Q), "Q has dtype complex128"),
+        (lambda: attnspec.LogitEnergyField(Q, Q, algorithm="fast"), "algorithm = 'fast' is not one of accurate, gram"),
+        (lambda: attnspec.LogitEnergyField(Q, Q, threads=-1), "threads = -1 must be in [0, 65536]"),
+        (lambda: attnspec.LogitEnergyField(Q, Q, dtype="int32"), "dtype = int32 is not an analysis precision"),
+        (lambda: attnspec.LogitEnergyField(Q, [["a"] * 4] * 10), "K has dtype <U1"),
+        (lambda: attnspec.SpectrumStats([1.0, -1.0]), "singular_values(1) = -1 must be finite and >= 0"),
+        (lambda: attnspec.SoftmaxStabilityBound(Q, Q).min_rank(0.5, target="best"), "target = 'best' is not one of"),
+        (lambda: attnspec.model_heads(2, 6, 4), "query_heads"),
+    ]
+    for call, message in cases:
+        with pytest.raises(attnspec.InvalidArgument) as caught:
+            call()
+        assert isinstance(caught.value, ValueError) and isinstance(caught.value, attnspec.Error)
+        assert message in str(caught.value), (message, str(caught.value))
+        assert str(caught.value).startswith("[attnspec.invalid_argument] ")
+
+
+def test_non_finite_entries_are_named(rng):
+    Q = rng.standard_normal((10, 4))
+    Q[3, 2] = np.nan
+    with pytest.raises(ValueError, match=r"Q\(3, 2\) = nan is not finite"):
+        attnspec.LogitEnergyField(Q, rng.standard_normal((10, 4)))
+    with pytest.raises(ValueError, match="overflows float"):
+        attnspec.LogitEnergyField(np.full((4, 2), 1e300), np.ones((4, 2)), dtype="float32")
+
+
+def test_files_raise_os_errors_with_path_and_offset(tmp_path):
+    with pytest.raises(attnspec.FileError) as caught:
+        attnspec.ModelWeights(str(tmp_path / "absent"))
+    assert isinstance(caught.value, OSError) and caught.value.path == str(tmp_path / "absent")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "gpt2", "n_embd": 8, "n_head": 2, "n_layer": 1}')
+    (folder / "model.safetensors").write_bytes((100).to_bytes(8, "little") + b"{}")
+    with pytest.raises(OSError) as caught:
+        attnspec.ModelWeights(str(folder))
+    assert caught.value.path.endswith("model.safetensors") and "[attnspec.io_error]" in str(caught.value)
+    assert isinstance(caught.value.offset, (int, type(None)))
+    os.mkfifo(folder / "fifo.safetensors")
+    with pytest.raises(attnspec.FileError, match="not a regular file|named pipe"):
+        attnspec.ModelWeights(str(folder / "fifo.safetensors"))
+
+
+def test_pipeline_errors_name_the_head_and_callbacks_keep_their_exceptions(rng):
+    Q = rng.standard_normal((20, 4))
+    heads = [{"layer": 1, "head": h, "queries": Q, "keys": Q if h != 2 else Q[:, :3]} for h in range(4)]
+    with pytest.raises(attnspec.InvalidArgument, match=r"\(layer 1, head 2\)"):
+        attnspec.analyse_model(heads, threads=2)
+    with pytest.raises(attnspec.InvalidArgument, match="unknown key 'querys'"):
+        attnspec.analyse_model([{"layer": 0, "head": 0, "querys": Q, "keys": Q}])
+    units = attnspec.model_heads(2, 3)
+
+    class Failure(Exception):
+        pass
+
+    def load(unit):
+        if unit.layer == 1:
+            raise Failure(f"cannot load {unit}")
+        return {"queries": Q, "keys": Q}
+
+    with pytest.raises(Failure, match="cannot load HeadId"):
+        attnspec.analyse_model(units, load, threads=2)
+    with pytest.raises(attnspec.Cancelled, match="cancelled by the progress callback"):
+        attnspec.analyse_model(units, lambda unit: {"queries": Q, "keys": Q}, progress=lambda done, total: done < 2)
+    with pytest.raises(ZeroDivisionError):
+        attnspec.analyse_model(units, lambda unit: {"queries": Q, "keys": Q}, progress=lambda done, total: 1 / 0)
+    with pytest.raises(attnspec.InvalidArgument, match="must return a dict"):
+        attnspec.analyse_model(units, lambda unit: (Q, Q))
