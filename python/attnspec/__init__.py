@@ -15,11 +15,12 @@ from ._records import Record
 from ._core import (HeadId, InteractionMatrix, LogitEnergyField, ModelWeights, Report, SoftmaxStabilityBound,
                     SpectrumStats, __version__, model_heads, spectrum_gap)
 from . import _core
+from .plots import plot_report
 from .tables import report_table
 
 __all__ = ["Cancelled", "Error", "FileError", "HeadId", "InteractionMatrix", "InvalidArgument", "LogitEnergyField",
            "ModelWeights", "Record", "Report", "SoftmaxStabilityBound", "SpectrumStats", "__version__",
-           "analyse_model", "analyse_weights", "model_heads", "report_table", "spectrum_gap"]
+           "analyse_model", "analyse_weights", "model_heads", "plot_report", "report_table", "spectrum_gap"]
 
 Report.table = report_table
 

@@ -223,3 +223,16 @@ def capture(model, tokens, layers=None, rotary=None, positions=None, sequence=0,
     if positions.shape != (seq,):
         raise _error(f"capture: positions have shape {positions.shape}, the sequence has {seq} tokens")
     return Capture(layers, queries, keys, frequencies, positions)
+
+
+def analyse(model, tokens, heads=None, kv_heads=None, rotary=None, before_rotation=False, weights=True,
+            grouping="per_query_head", sequence=0, forward=None, **options):
+    """Every head of a PyTorch model on one sequence of `tokens`, in one call: captures queries and keys with
+    hooks (capture), slices the weights, and runs attnspec.analyse_model with `options` (tau, stability, threads,
+    ...). Returns the Report."""
+    from . import analyse_model
+
+    layers = attention_layers(model, heads=heads, kv_heads=kv_heads)
+    captured = capture(model, tokens, layers, rotary=rotary, sequence=sequence, forward=forward)
+    return analyse_model(captured.units(weights=weights, before_rotation=before_rotation, grouping=grouping),
+                         **options)

@@ -145,3 +145,17 @@ def test_layouts_and_groups_slice_the_right_weights():
         raise AssertionError("a model without attention projections was accepted")
     except attnspec.InvalidArgument as error:
         assert "found no module named c_attn" in str(error)
+
+
+def test_one_call_analysis_of_a_torch_model():
+    recipe, weights, model = tiny_llama()
+    tokens = torch.arange(200).reshape(1, -1) % 256
+    rotary = {"theta": recipe.ROPE_THETA, "scaling": recipe.ROPE_SCALING}
+    report = attnspec.hooks.analyse(model, tokens, heads=recipe.HEADS, kv_heads=recipe.KV_HEADS, rotary=rotary,
+                                    grouping="per_kv_head", stability_ranks=[2])
+    assert len(report) == 4 * 2 and report.grouping == "per_kv_head"
+    assert all(h.queries == 2 * 200 and h.keys == 200 and not h.causal for h in report.heads)
+    # Its M spectra are the checkpoint reader's (the model holds the checkpoint's bfloat16 values exactly).
+    from_checkpoint = attnspec.analyse_weights(weights, grouping="per_kv_head")
+    for ours, theirs in zip(report.heads, from_checkpoint.heads):
+        assert np.allclose(ours.interaction.singular_values, theirs.interaction.singular_values, rtol=1e-12)

@@ -105,3 +105,32 @@ def test_monitor_records_every_n_steps_without_touching_training():
     medians = monitor.medians()
     assert [m["step"] for m in medians] == steps and all(m["heads"] == 16 for m in medians)
     assert medians[-1]["field_rank_at_tau"] == float(np.median([r["field_rank_at_tau"] for r in monitor.rows if r["step"] == 5]))
+
+
+def small_report(rng):
+    return attnspec.analyse_model([{"layer": layer, "head": head, "queries": rng.standard_normal((40, 8)),
+                                    "keys": rng.standard_normal((40, 8)), "query_weight": rng.standard_normal((8, 20)),
+                                    "key_weight": rng.standard_normal((8, 20))}
+                                   for layer in range(2) for head in range(2)], stability=False)
+
+
+def test_plot_report_draws_with_matplotlib(tmp_path, rng):
+    import matplotlib
+
+    figure = attnspec.plot_report(small_report(rng), tmp_path / "spectra.png", title="four heads")
+    assert (tmp_path / "spectra.png").stat().st_size > 1000
+    curves, ranks = figure.axes
+    assert len(curves.lines) == 4 + 1 + 4 + 1 + 1  # each head's two curves, two medians, the tau line
+    assert figure._suptitle.get_text() == "four heads" and matplotlib.get_backend()
+
+
+def test_plot_report_falls_back_to_the_svg_writer(tmp_path, rng, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    report = small_report(rng)
+    text = attnspec.plot_report(report, tmp_path / "spectra.svg", title="four heads")
+    assert text == report.svg(title="four heads") == (tmp_path / "spectra.svg").read_text(encoding="utf-8")
+    try:
+        attnspec.plot_report(report)
+        raise AssertionError("no path and no matplotlib was accepted")
+    except ValueError as error:
+        assert "give a path ending in .svg" in str(error)
