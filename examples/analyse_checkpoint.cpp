@@ -25,6 +25,7 @@ namespace {
 
 struct Arguments {
   std::string checkpoint, dump, out;
+  std::optional<attnspec::HeadLayout> dump_layout;
   attnspec::PipelineOptions pipeline;
   attnspec::io::AdapterOptions adapter;
   attnspec::QueryGrouping grouping = attnspec::QueryGrouping::per_query_head;
@@ -36,8 +37,10 @@ const char* const usage_text =
     "  CHECKPOINT      a directory with config.json and model.safetensors (or its shards and\n"
     "                  model.safetensors.index.json), or one of those files\n"
     "  --dump PATH     per-layer queries/keys: a directory of layers.<l>.query.npy / layers.<l>.key.npy or a\n"
-    "                  safetensors file with those tensor names; [heads, seq, d] or [seq, heads*d]. Without it\n"
-    "                  only M is analysed (from the weights)\n"
+    "                  safetensors file with those tensor names; [heads, seq, d], [seq, heads, d] or\n"
+    "                  [seq, heads*d]. Without it only M is analysed (from the weights)\n"
+    "  --dump-layout L the layout of 3-D dumps, heads,seq,d or seq,heads,d (needed only when a dump has as\n"
+    "                  many tokens as heads; otherwise read from the shape)\n"
     "  --out DIR       write report.json, heads.csv, spectra.svg and summary.txt there, all or nothing; DIR must\n"
     "                  be absent, empty or a report set written before (checked before the analysis starts)\n"
     "  --tau T         the variance fraction of k@tau, in (0, 1] (default 0.9)\n"
@@ -77,6 +80,13 @@ Arguments parse(int argc, char** argv) {
       std::exit(0);
     } else if (flag == "--dump") {
       args.dump = value();
+    } else if (flag == "--dump-layout") {
+      const std::string text = value();
+      if (text != "heads,seq,d" && text != "seq,heads,d") {
+        usage("--dump-layout takes heads,seq,d or seq,heads,d, not '" + text + "'");
+      }
+      args.dump_layout =
+          text == "heads,seq,d" ? attnspec::HeadLayout::heads_seq_dim : attnspec::HeadLayout::seq_heads_dim;
     } else if (flag == "--out") {
       args.out = value();
     } else if (flag == "--tau") {
@@ -135,7 +145,7 @@ int run(const Arguments& args) {
   std::optional<attnspec::io::ActivationDump> dump;
   std::vector<attnspec::HeadActivations> queries, keys;
   if (!args.dump.empty()) {
-    dump.emplace(args.dump);
+    dump.emplace(args.dump, args.dump_layout);
     for (Eigen::Index layer = 0; layer < config.layers; ++layer) {
       using attnspec::io::ActivationDump;
       queries.push_back(dump->activations(ActivationDump::query_name(layer), config.query_heads, config.head_dim));

@@ -51,6 +51,18 @@ std::string safetensors_image(const std::string& header, std::size_t data_bytes,
   return image + header + std::string(data_bytes, '\0');
 }
 
+// A version 1.0 .npy image of little-endian float64 values in C order.
+std::string npy_image(const std::vector<Index>& shape, const std::vector<double>& values) {
+  std::string dims;
+  for (const Index extent : shape) dims += std::to_string(extent) + ", ";
+  const std::string header = "{'descr': '<f8', 'fortran_order': False, 'shape': (" + dims + "), }\n";
+  std::string out = "\x93NUMPY";
+  out += std::string{'\x01', '\x00', static_cast<char>(header.size() & 0xFF), static_cast<char>(header.size() >> 8)};
+  out += header;
+  out.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(double));
+  return out;
+}
+
 std::string write_temp(const std::string& name, const std::string& contents) {
   const fs::path file = fs::temp_directory_path() / ("attnspec-test-" + name);
   std::ofstream(file, std::ios::binary) << contents;
@@ -328,12 +340,49 @@ TEST_CASE("activation dumps: npy directories and safetensors give the same field
     require_io_error([&] { (void)dump.activations(io::ActivationDump::query_name(7), 4, 8); }, {"layers.7.query"});
     if (std::string(dump_name) == "gpt2_dump.safetensors") {
       require_io_error([&] { (void)dump.activations(io::ActivationDump::query_name(0), 3, 8); },
-                       {"with 4 heads", "has 3"});
+                       {"the model has 3 heads", "neither [heads, seq, d] nor [seq, heads, d]"});
     } else {
       require_io_error([&] { (void)dump.activations(io::ActivationDump::query_name(0), 3, 8); },
                        {"do not split into 3 heads"});
     }
   }
+}
+
+TEST_CASE("dump folders: files opened only when asked for, 3-D layouts read from the shape or stated", "[io][dump]") {
+  const fs::path root = fs::temp_directory_path() / "attnspec-dump-layouts";
+  fs::remove_all(root);
+  fs::create_directories(root);
+  // Two heads of 5 tokens, d = 3, as [heads, seq, d] and as [seq, heads, d]; and a 2-token dump ([2, 2, 3]),
+  // which fits both layouts.
+  std::vector<double> heads_first(2 * 5 * 3), seq_first(heads_first.size());
+  for (Index h = 0; h < 2; ++h) {
+    for (Index t = 0; t < 5; ++t) {
+      for (Index j = 0; j < 3; ++j) {
+        const double value = std::sin(1.0 + static_cast<double>(h * 15 + t * 3 + j));
+        heads_first[static_cast<std::size_t>((h * 5 + t) * 3 + j)] = value;
+        seq_first[static_cast<std::size_t>((t * 2 + h) * 3 + j)] = value;
+      }
+    }
+  }
+  std::ofstream(root / "layers.0.query.npy", std::ios::binary) << npy_image({2, 5, 3}, heads_first);
+  std::ofstream(root / "layers.0.key.npy", std::ios::binary) << npy_image({5, 2, 3}, seq_first);
+  std::ofstream(root / "layers.1.query.npy", std::ios::binary) << npy_image({2, 2, 3}, std::vector<double>(12, 1.0));
+  std::ofstream(root / "layers.2.query.npy", std::ios::binary) << "not a .npy file";
+  std::ofstream(root / "tokens.npy", std::ios::binary) << "token ids, int64: never opened";
+
+  const io::ActivationDump dump(root.string());
+  const HeadActivations q = dump.activations("layers.0.query", 2, 3), k = dump.activations("layers.0.key", 2, 3);
+  for (Index h = 0; h < 2; ++h) REQUIRE(q.head<double>(h) == k.head<double>(h));  // the same values either way
+  require_io_error([&] { (void)dump.activations("layers.1.query", 2, 3); },
+                   {"layers.1.query.npy", "[heads, seq, d] or [seq, heads, d] alike", "state the layout"});
+  require_io_error([&] { (void)dump.activations("layers.2.query", 2, 3); }, {"layers.2.query.npy", "magic"});
+
+  const io::ActivationDump stated(root.string(), HeadLayout::seq_heads_dim);
+  REQUIRE(stated.activations("layers.1.query", 2, 3).seq() == 2);
+  REQUIRE(stated.activations("layers.0.key", 2, 3).head<double>(1) == q.head<double>(1));
+  require_io_error([&] { (void)stated.activations("layers.0.query", 2, 3); },
+                   {"layers.0.query.npy", "does not hold the model's 2 heads in the stated layout [seq, heads, d]"});
+  fs::remove_all(root);
 }
 
 TEST_CASE("broken checkpoints: missing tensors, contradicting shapes, bad index files", "[io][checkpoint][errors]") {

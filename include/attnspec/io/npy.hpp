@@ -18,7 +18,8 @@
 
 namespace attnspec::io {
 
-/// A whole .npy file in memory. view() is a TensorView over its data, with Fortran order expressed as strides.
+/// A .npy file: memory-mapped when read from disk (read_npy), or an image in memory (parse_npy). view() is a
+/// TensorView over its data, with Fortran order expressed as strides.
 class NpyArray {
  public:
   ElementType type() const { return m_type; }
@@ -35,7 +36,7 @@ class NpyArray {
         stride *= m_shape[i];
       }
     }
-    return TensorView(m_bytes.data() + m_data_offset, m_type, m_shape, strides, m_source);
+    return TensorView(m_data, m_type, m_shape, strides, m_source);
   }
 
   /// The array as a matrix (1-D arrays become a column).
@@ -46,8 +47,12 @@ class NpyArray {
 
  private:
   friend NpyArray parse_npy(std::vector<unsigned char> bytes, const std::string& source);
-  std::vector<unsigned char> m_bytes;
-  std::size_t m_data_offset = 0;
+  friend NpyArray read_npy(const std::string& path);
+  /// Reads the header of the whole file at `bytes` (kept alive by m_bytes or m_mapped) into this description.
+  void describe(const unsigned char* bytes, std::size_t size, const std::string& source);
+  std::vector<unsigned char> m_bytes;  // the image, when parsed from memory
+  MappedFile m_mapped;                 // the file, when read from disk
+  const unsigned char* m_data = nullptr;
   ElementType m_type = ElementType::float64;
   std::vector<Eigen::Index> m_shape;
   bool m_fortran_order = false;
@@ -175,24 +180,25 @@ struct NpyLayout {
   std::uint64_t count = 0;
 };
 
+/// `bytes` and `size` are the whole file.
 template <class ElementBytes>
-NpyLayout parse_npy_layout(const std::vector<unsigned char>& bytes, const std::string& source,
+NpyLayout parse_npy_layout(const unsigned char* bytes, std::size_t size, const std::string& source,
                            ElementBytes element_bytes, const char* supported) {
   constexpr unsigned char magic[] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
-  if (bytes.size() < 10 || std::memcmp(bytes.data(), magic, 6) != 0) {
-    throw_io_error(source, "not a .npy file (no \\x93NUMPY magic in the first 6 of its ", bytes.size(), " bytes)");
+  if (size < 10 || std::memcmp(bytes, magic, 6) != 0) {
+    throw_io_error(source, "not a .npy file (no \\x93NUMPY magic in the first 6 of its ", size, " bytes)");
   }
   const int major = bytes[6];
   if (major < 1 || major > 3) throw_io_error(source, "unsupported .npy format version ", major, ".", int(bytes[7]));
   const int length_bytes = major == 1 ? 2 : 4;
   const std::size_t header_start = 8 + static_cast<std::size_t>(length_bytes);
-  if (bytes.size() < header_start) throw_io_error(source, "truncated before the header length");
-  const std::uint64_t header_length = read_little_endian(bytes.data() + 8, length_bytes);
-  if (header_length > bytes.size() - header_start) {
-    throw_io_error_at(source, 8, "header length ", header_length, " at byte 8 runs past the end of the file (",
-                      bytes.size(), " bytes)");
+  if (size < header_start) throw_io_error(source, "truncated before the header length");
+  const std::uint64_t header_length = read_little_endian(bytes + 8, length_bytes);
+  if (header_length > size - header_start) {
+    throw_io_error_at(source, 8, "header length ", header_length, " at byte 8 runs past the end of the file (", size,
+                      " bytes)");
   }
-  const std::string_view header(reinterpret_cast<const char*>(bytes.data()) + header_start, header_length);
+  const std::string_view header(reinterpret_cast<const char*>(bytes) + header_start, header_length);
   NpyLayout layout;
   NpyHeaderParser(header, source, header_start).parse(layout.descr, layout.fortran_order, layout.shape);
   const std::size_t element_size = element_bytes(layout.descr);
@@ -208,37 +214,58 @@ NpyLayout parse_npy_layout(const std::vector<unsigned char>& bytes, const std::s
   }
   layout.data_offset = header_start + header_length;
   const std::uint64_t expected = layout.count * element_size;
-  if (bytes.size() - layout.data_offset != expected) {
+  if (size - layout.data_offset != expected) {
     throw_io_error_at(source, layout.data_offset, "data at byte ", layout.data_offset, " holds ",
-                      bytes.size() - layout.data_offset, " bytes but the header's shape and dtype need ", expected);
+                      size - layout.data_offset, " bytes but the header's shape and dtype need ", expected);
   }
   return layout;
 }
 
 }  // namespace detail
 
+namespace detail {
+
+/// The element type of a float .npy dtype and its size in bytes (0: not a float attnspec reads).
+inline std::size_t npy_float_bytes(const std::string& descr, ElementType& type) {
+  if (descr == "<f2") {
+    type = ElementType::float16;
+  } else if (descr == "<f4") {
+    type = ElementType::float32;
+  } else if (descr == "<f8") {
+    type = ElementType::float64;
+  } else {
+    return 0;
+  }
+  return element_size(type);
+}
+
+}  // namespace detail
+
+inline void NpyArray::describe(const unsigned char* bytes, std::size_t size, const std::string& source) {
+  ElementType type = ElementType::float64;
+  detail::NpyLayout layout = detail::parse_npy_layout(
+      bytes, size, source, [&](const std::string& descr) { return detail::npy_float_bytes(descr, type); },
+      "little-endian <f2, <f4, <f8");
+  m_type = type;
+  m_fortran_order = layout.fortran_order;
+  m_shape = std::move(layout.shape);
+  m_data = bytes + layout.data_offset;
+  m_source = source;
+}
+
 /// Parses a complete .npy image of floats; `source` names it in errors.
 inline NpyArray parse_npy(std::vector<unsigned char> bytes, const std::string& source) {
-  ElementType type = ElementType::float64;
-  auto float_bytes = [&](const std::string& descr) -> std::size_t {
-    if (descr == "<f2")
-      type = ElementType::float16;
-    else if (descr == "<f4")
-      type = ElementType::float32;
-    else if (descr == "<f8")
-      type = ElementType::float64;
-    else
-      return 0;
-    return element_size(type);
-  };
-  detail::NpyLayout layout = detail::parse_npy_layout(bytes, source, float_bytes, "little-endian <f2, <f4, <f8");
   NpyArray array;
-  array.m_type = type;
-  array.m_fortran_order = layout.fortran_order;
-  array.m_shape = std::move(layout.shape);
   array.m_bytes = std::move(bytes);
-  array.m_data_offset = layout.data_offset;
-  array.m_source = source;
+  array.describe(array.m_bytes.data(), array.m_bytes.size(), source);
+  return array;
+}
+
+/// Memory-maps a .npy file of floats: only the pages the analysis touches are read, and nothing is copied.
+inline NpyArray read_npy(const std::string& path) {
+  NpyArray array;
+  array.m_mapped = MappedFile(path);
+  array.describe(array.m_mapped.data(), array.m_mapped.size(), path);
   return array;
 }
 
@@ -249,7 +276,8 @@ inline std::vector<std::int64_t> read_token_ids(const std::string& path, std::in
   auto integer_bytes = [](const std::string& descr) -> std::size_t {
     return descr == "<i4" ? 4 : descr == "<i8" ? 8 : 0;
   };
-  const detail::NpyLayout layout = detail::parse_npy_layout(bytes, path, integer_bytes, "token ids as <i4 or <i8");
+  const detail::NpyLayout layout =
+      detail::parse_npy_layout(bytes.data(), bytes.size(), path, integer_bytes, "token ids as <i4 or <i8");
   if (!(layout.shape.size() == 1 || (layout.shape.size() == 2 && layout.shape[0] == 1))) {
     detail::throw_io_error(path, "token ids have shape ", shape_text(layout.shape), "; expected [n] or [1, n]");
   }
@@ -268,8 +296,6 @@ inline std::vector<std::int64_t> read_token_ids(const std::string& path, std::in
   }
   return ids;
 }
-
-inline NpyArray read_npy(const std::string& path) { return parse_npy(detail::read_whole_file(path, SIZE_MAX), path); }
 
 /// Writes a matrix as a version 1.0 .npy file in C order: '<f4' for float, '<f8' for double. The file appears
 /// complete or not at all.
