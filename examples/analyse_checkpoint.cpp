@@ -60,18 +60,10 @@ const char* const usage_text =
 
 Arguments parse(int argc, char** argv) {
   Arguments args;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    std::optional<std::string> inline_value;  // --option=VALUE
-    if (flag.rfind("--", 0) == 0 && flag.find('=') != std::string::npos) {
-      inline_value = flag.substr(flag.find('=') + 1);
-      flag.resize(flag.find('='));
-    }
-    auto value = [&]() -> std::string {
-      if (inline_value) return *std::exchange(inline_value, std::nullopt);
-      if (i + 1 >= argc) usage(flag + " needs a value");
-      return argv[++i];
-    };
+  ArgumentReader arguments(argc, argv, usage);
+  while (arguments.next()) {
+    const std::string& flag = arguments.flag();
+    auto value = [&] { return arguments.value(); };
     if (flag == "--help" || flag == "-h") {
       std::printf("%s", usage_text);
       std::exit(0);
@@ -116,7 +108,6 @@ Arguments parse(int argc, char** argv) {
     } else {
       usage("more than one checkpoint given");
     }
-    if (inline_value) usage(flag + " takes no value");
   }
   if (args.checkpoint.empty()) usage("no checkpoint given");
   return args;

@@ -46,13 +46,14 @@ struct Arguments {
 
 constexpr const char* usage_text =
     "usage: paper_table --model NAME=DIR [--model ...] --text PATH [--text ...]\n"
-    "                   [--tokens 512,1024] [--out DIR] [--causal-field]\n"
+    "                   [--tokens 512,1024] [--out DIR] [--causal-field]   (--option=VALUE works too)\n"
     "  --model NAME=DIR  a checkpoint (config.json + model.safetensors or shards) of a GPT-2, Llama, Mistral or\n"
     "                    Qwen-2 model, shown as NAME\n"
     "  --text PATH       bytes of text (byte-level models), or token ids as an int32/int64 .npy file\n"
     "  --tokens LIST     the lengths n to analyse, comma-separated (default 512,1024)\n"
     "  --out DIR         where report.json, heads.csv and the plots go (default attnspec-out), replaced as a set\n"
     "  --causal-field    also k@0.9 of the causal field, each row centred over the keys it sees\n"
+    "  --help, -h        this text;  --version  attnspec's version\n"
     "exit status: 0 done, 1 an input or analysis error, 2 a usage error\n";
 
 [[noreturn]] void usage(const std::string& problem) {
@@ -69,31 +70,31 @@ Eigen::Index parse_count(const std::string& item) {
 
 Arguments parse(int argc, char** argv) {
   Arguments args;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
+  ArgumentReader arguments(argc, argv, usage);
+  while (arguments.next()) {
+    const std::string& flag = arguments.flag();
     if (flag == "--help" || flag == "-h") {
       std::printf("%s", usage_text);
       std::exit(0);
-    }
-    if (flag == "--causal-field") {
+    } else if (flag == "--version") {
+      std::printf("paper_table (attnspec %s)\n", ATTNSPEC_VERSION_STRING);
+      std::exit(0);
+    } else if (flag == "--causal-field") {
       args.causal_field = true;
-      continue;
-    }
-    if (i + 1 >= argc) usage(flag + " needs a value");
-    const std::string value = argv[++i];
-    if (flag == "--model") {
+    } else if (flag == "--model") {
+      const std::string value = arguments.value();
       const auto equals = value.find('=');
       if (equals == std::string::npos || equals == 0) usage("--model takes NAME=DIR");
       args.models.emplace_back(value.substr(0, equals), value.substr(equals + 1));
     } else if (flag == "--text") {
-      args.texts.push_back(value);
+      args.texts.push_back(arguments.value());
     } else if (flag == "--tokens") {
       args.tokens.clear();
-      std::stringstream list(value);
+      std::stringstream list(arguments.value());
       for (std::string item; std::getline(list, item, ',');) args.tokens.push_back(parse_count(item));
       if (args.tokens.empty()) usage("--tokens needs at least one length");
     } else if (flag == "--out") {
-      args.out = value;
+      args.out = arguments.value();
     } else {
       usage("unknown option " + flag);
     }

@@ -305,6 +305,20 @@ TEST_CASE("a bad head names itself; bad options are rejected", "[pipeline][error
   require_invalid_argument(
       [&] { (void)analyse_model<double>(units, [](const HeadId&) { return HeadInput<double>(); }); },
       {"HeadInput is empty", "(layer 0, head 0)"});
+  // A loader's file error keeps its file and byte and gains the unit.
+  auto unreadable = [&](const HeadId& id) {
+    if (id.layer == 2 && id.first_query_head == 1) throw io_error("shard-3.safetensors", "truncated at byte 99", 99);
+    return model(id);
+  };
+  try {
+    (void)analyse_model<double>(units, unreadable);
+    FAIL("a loader's io_error was swallowed");
+  } catch (const io_error& error) {
+    CHECK(error.path() == "shard-3.safetensors");
+    CHECK(error.offset() == std::optional<std::uint64_t>(99));
+    CHECK(std::string(error.what()) ==
+          "[attnspec.io_error] shard-3.safetensors: truncated at byte 99 (layer 2, head 1)");
+  }
   // A double too large for float is named as such, in the caller's indices.
   auto huge = [&](const HeadId& id) {
     HeadInput<double> input = model(id);

@@ -339,11 +339,20 @@ ModelReport analyse_model(const std::vector<HeadId>& heads, const typename detai
   bool cancelled = false;
   detail::parallel_for(heads.size(), options.threads, stop, [&](std::size_t i) {
     const HeadId& id = heads[i];
+    // Errors say which unit they come from, whether the analysis or the loader (a file it reads) raised them.
+    const auto context = [&] {
+      return " (layer " + std::to_string(id.layer) + ", head " + std::to_string(id.head()) + ")";
+    };
     try {
       report.heads[i] = detail::analyse_head<Scalar>(id, load(id), options);
     } catch (const invalid_argument& error) {
-      throw invalid_argument(error.message() + " (layer " + std::to_string(id.layer) + ", head " +
-                             std::to_string(id.head()) + ")");
+      throw invalid_argument(error.message() + context());
+    } catch (const io_error& error) {
+      const std::string prefix = error.path() + ": ";
+      const std::string& message = error.message();
+      throw io_error(error.path(),
+                     (message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : message) + context(),
+                     error.offset());
     }
     if (options.progress) {
       std::lock_guard<std::mutex> lock(progress_mutex);
