@@ -5,7 +5,7 @@
 cmake_minimum_required(VERSION 3.16)
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK}/corpus ${WORK}/artifacts)
-execute_process(COMMAND ${FUZZER} -max_total_time=${SECONDS} -timeout=10 -rss_limit_mb=2048 -max_len=65536
+execute_process(COMMAND ${FUZZER} -max_total_time=${SECONDS} -timeout=10 -rss_limit_mb=2048 -max_len=4194304
                         -artifact_prefix=${WORK}/artifacts/ -print_final_stats=1 ${WORK}/corpus ${SEEDS}
                 RESULT_VARIABLE failed ERROR_VARIABLE log)
 if(failed)
