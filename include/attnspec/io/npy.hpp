@@ -272,12 +272,13 @@ inline NpyArray read_npy(const std::string& path) {
 /// Token ids from a .npy file of little-endian int32 or int64 (a tokenizer's output): a vector, or one row of
 /// shape [1, n]. Every id must lie in [0, vocab_size).
 inline std::vector<std::int64_t> read_token_ids(const std::string& path, std::int64_t vocab_size) {
-  const std::vector<unsigned char> bytes = detail::read_whole_file(path, SIZE_MAX);
+  const MappedFile file(path);
+  const unsigned char* bytes = file.data();
   auto integer_bytes = [](const std::string& descr) -> std::size_t {
     return descr == "<i4" ? 4 : descr == "<i8" ? 8 : 0;
   };
   const detail::NpyLayout layout =
-      detail::parse_npy_layout(bytes.data(), bytes.size(), path, integer_bytes, "token ids as <i4 or <i8");
+      detail::parse_npy_layout(bytes, file.size(), path, integer_bytes, "token ids as <i4 or <i8");
   if (!(layout.shape.size() == 1 || (layout.shape.size() == 2 && layout.shape[0] == 1))) {
     detail::throw_io_error(path, "token ids have shape ", shape_text(layout.shape), "; expected [n] or [1, n]");
   }
@@ -285,7 +286,7 @@ inline std::vector<std::int64_t> read_token_ids(const std::string& path, std::in
   std::vector<std::int64_t> ids(static_cast<std::size_t>(layout.count));
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const std::uint64_t raw =
-        detail::read_little_endian(bytes.data() + layout.data_offset + i * width, static_cast<int>(width));
+        detail::read_little_endian(bytes + layout.data_offset + i * width, static_cast<int>(width));
     // Sign-extend a 4-byte id; an 8-byte id is already two's complement.
     ids[i] = width == 4 ? static_cast<std::int64_t>(static_cast<std::int32_t>(static_cast<std::uint32_t>(raw)))
                         : static_cast<std::int64_t>(raw);
