@@ -151,6 +151,27 @@ TEST_CASE("a batched tensor gives each sequence's view by select, without copyin
   require_invalid_argument([&] { (void)batched.select(0, 3); }, {"index 3 is out of range [0, 3) on axis 0"});
 }
 
+TEST_CASE("a non-finite or overflowing element is named by its index in the stored tensor", "[pipeline][views]") {
+  std::vector<double> values(2 * 3 * 4, 0.5);
+  values[(1 * 3 + 2) * 4 + 1] = std::nan("");  // [1, 2, 1] of a row-major [2, 3, 4]
+  values[(0 * 3 + 1) * 4 + 3] = 1e300;         // [0, 1, 3]: finite in double, too large for float
+  const TensorView cube(values.data(), {2, 3, 4}, {}, "dump.npy:layers.0.query");
+  require_invalid_argument([&] { (void)cube.select(0, 1).matrix<double>(); },
+                           {"dump.npy:layers.0.query[0=1][2, 1] = nan is not finite", "(shape [3, 4])"});
+  const HeadActivations heads(cube, HeadLayout::heads_seq_dim, 2);
+  require_invalid_argument([&] { (void)heads.head<float>(0); },
+                           {"layers.0.query[0, 1, 3] = 1.0000000000000001e+300 overflows float"});
+  CHECK(heads.head<double>(0)(1, 3) == 1e300);
+  // Fortran order: element [r, c] of a 3x2 matrix at offset r + 3c.
+  std::vector<float> fortran(6, 1.0f);
+  fortran[1 + 3 * 1] = -std::numeric_limits<float>::infinity();
+  require_invalid_argument(
+      [&] {
+        (void)TensorView(fortran.data(), {3, 2}, {1, 3}, "w").matrix<double>();
+      },
+      {"w[1, 1] = -inf is not finite"});
+}
+
 TEST_CASE("a float loader feeds a double analysis: HeadInput converts once per unit", "[pipeline]") {
   const ToyModel model(12);
   const auto units = model_heads(1, model.query_heads, model.kv_heads);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <numeric>
@@ -191,12 +192,33 @@ class TensorView {
                                                                       Eigen::Index col_stride) const {
     Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> out(rows, cols);
     for (Eigen::Index i = 0; i < rows; ++i) {
-      for (Eigen::Index j = 0; j < cols; ++j) out(i, j) = element<Scalar>(offset + i * row_stride + j * col_stride);
+      for (Eigen::Index j = 0; j < cols; ++j) {
+        const Eigen::Index at = offset + i * row_stride + j * col_stride;
+        out(i, j) = element<Scalar>(at);
+        if (!std::isfinite(out(i, j))) throw_not_finite(at, std::is_same_v<Scalar, float> ? "float" : "double");
+      }
     }
     return out;
   }
 
  private:
+  // NaN, ±Inf or a value too large for the analysis precision, named by its index in the tensor as stored
+  // (unravelled with the strides, which holds for every dense layout and for select() views of one).
+  [[noreturn]] void throw_not_finite(Eigen::Index offset, const char* precision) const {
+    std::string index;
+    for (std::size_t axis = 0; axis < m_shape.size(); ++axis) {
+      const Eigen::Index stride = m_strides[axis] == 0 ? 1 : m_strides[axis];
+      index += (axis ? ", " : "") + std::to_string(m_shape[axis] == 0 ? 0 : (offset / stride) % m_shape[axis]);
+    }
+    const double stored = element<double>(offset);
+    if (std::isfinite(stored)) {
+      detail::throw_invalid_argument("TensorView", m_name, "[", index, "] = ", stored, " overflows ", precision,
+                                     " (shape ", shape_text(), ")");
+    }
+    detail::throw_invalid_argument("TensorView", m_name, "[", index, "] = ", stored, " is not finite (shape ",
+                                   shape_text(), ")");
+  }
+
   const unsigned char* m_data = nullptr;
   ElementType m_type = ElementType::float32;
   std::vector<Eigen::Index> m_shape, m_strides;

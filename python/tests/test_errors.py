@@ -82,3 +82,25 @@ def test_pipeline_errors_name_the_head_and_callbacks_keep_their_exceptions(rng):
         attnspec.analyse_model(units, lambda unit: {"queries": Q, "keys": Q}, progress=lambda done, total: 1 / 0)
     with pytest.raises(attnspec.InvalidArgument, match="must return a dict"):
         attnspec.analyse_model(units, lambda unit: (Q, Q))
+
+
+def test_a_bad_weight_is_named_in_the_stored_tensor(tmp_path):
+    """NaN at row 5, column 70 of layer 1's packed [192, 576] c_attn weight (Conv1D layout): the error names that
+    tensor and that index, not an index into the head's transposed slice, and the unit."""
+    import json
+    import shutil
+    import struct
+
+    from conftest import SOURCE
+    checkpoint = tmp_path / "model"
+    shutil.copytree(os.path.join(SOURCE, "models", "tiny-gpt2-books"), checkpoint)
+    data = bytearray((checkpoint / "model.safetensors").read_bytes())
+    length = struct.unpack("<Q", data[:8])[0]
+    entry = json.loads(data[8:8 + length])["h.1.attn.c_attn.weight"]
+    at = 8 + length + entry["data_offsets"][0] + 2 * (5 * 576 + 70)
+    data[at:at + 2] = np.array([np.nan], dtype="<f2").tobytes()
+    (checkpoint / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(attnspec.InvalidArgument,
+                       match=r"h\.1\.attn\.c_attn\.weight\[5, 70\] = nan is not finite \(shape \[192, 576\]\) "
+                             r"\(layer 1, head 1\)"):
+        attnspec.analyse_weights(str(checkpoint))
