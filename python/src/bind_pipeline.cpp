@@ -51,7 +51,11 @@ WeightPreparation load_preparation(py::handle value) {
     const std::string name = py::str(key);
     if (item.is_none()) continue;
     if (name == "scale") {
-      preparation.scale = item.cast<double>();
+      if (!PyNumber_Check(item.ptr())) {
+        detail::throw_invalid_argument(function, "preparation scale must be a number, got ",
+                                       std::string(py::str(item.get_type().attr("__name__"))));
+      }
+      preparation.scale = py::float_(py::reinterpret_borrow<py::object>(item));
     } else if (name == "norm_gain" || name == "norm_bias" || name == "query_bias" || name == "key_bias") {
       Eigen::VectorXd vector = vector_argument(item, function, name.c_str());
       if (name == "norm_gain") preparation.norm_gain = std::move(vector);

@@ -104,3 +104,16 @@ def test_a_bad_weight_is_named_in_the_stored_tensor(tmp_path):
                        match=r"h\.1\.attn\.c_attn\.weight\[5, 70\] = nan is not finite \(shape \[192, 576\]\) "
                              r"\(layer 1, head 1\)"):
         attnspec.analyse_weights(str(checkpoint))
+
+
+def test_a_units_preparation_is_checked(rng):
+    W = rng.standard_normal((4, 6))
+    with pytest.raises(attnspec.InvalidArgument, match="preparation scale must be a number, got str"):
+        attnspec.analyse_model([{"layer": 0, "head": 0, "query_weight": W, "key_weight": W,
+                                 "preparation": {"scale": "1/8"}}])
+    with pytest.raises(attnspec.InvalidArgument, match=r"preparation.scale = -1 .*\(layer 0, head 0\)"):
+        attnspec.analyse_model([{"layer": 0, "head": 0, "query_weight": W, "key_weight": W,
+                                 "preparation": {"scale": -1}}])
+    with pytest.raises(attnspec.InvalidArgument, match="unknown key 'gain'"):
+        attnspec.analyse_model([{"layer": 0, "head": 0, "query_weight": W, "key_weight": W,
+                                 "preparation": {"gain": W[0]}}])
