@@ -6,6 +6,7 @@
 //                      [--fold-norm] [--biases] [--no-stability] [--heads]
 #include <attnspec/io/activation_dump.hpp>
 #include <attnspec/io/model_adapters.hpp>
+#include <attnspec/io/report_shards.hpp>
 #include <attnspec/io/write_report.hpp>
 #include <attnspec/pipeline.hpp>
 
@@ -26,6 +27,7 @@ namespace {
 struct Arguments {
   std::string checkpoint, dump, out;
   std::optional<attnspec::HeadLayout> dump_layout;
+  std::optional<attnspec::io::Shard> shard;
   attnspec::PipelineOptions pipeline;
   attnspec::io::AdapterOptions adapter;
   attnspec::QueryGrouping grouping = attnspec::QueryGrouping::per_query_head;
@@ -50,6 +52,8 @@ const char* const usage_text =
     "  --biases        include the q/k biases (augmenting the input with a constant coordinate)\n"
     "  --no-stability  skip the softmax-stability figures\n"
     "  --heads         print one line per head as well as the summary table\n"
+    "  --shard I/N     analyse only shard I of N (units I, I+N, ...; a job array's task); merge the N reports\n"
+    "                  with merge_reports into the report one run writes\n"
     "  --help, -h      this text;  --version  attnspec's version\n"
     "exit status: 0 done, 1 an input or analysis error, 2 a usage error\n";
 
@@ -101,6 +105,15 @@ Arguments parse(int argc, char** argv) {
       args.pipeline.stability = false;
     } else if (flag == "--heads") {
       args.per_head_table = true;
+    } else if (flag == "--shard") {
+      const std::string text = value();
+      const std::size_t slash = text.find('/');
+      const auto index = parse_number<std::size_t>(text.substr(0, slash));
+      const auto count = slash == std::string::npos ? std::nullopt : parse_number<std::size_t>(text.substr(slash + 1));
+      if (!index || !count || *count == 0 || *index >= *count) {
+        usage("--shard takes I/N with 0 <= I < N, not '" + text + "'");
+      }
+      args.shard = attnspec::io::Shard{*index, *count, 0};
     } else if (!flag.empty() && flag[0] == '-') {
       usage("unknown option " + flag);
     } else if (args.checkpoint.empty()) {
@@ -144,7 +157,14 @@ int run(const Arguments& args) {
     }
   }
 
-  const auto units = attnspec::model_heads(config.layers, config.query_heads, config.kv_heads, args.grouping);
+  const auto all_units = attnspec::model_heads(config.layers, config.query_heads, config.kv_heads, args.grouping);
+  std::optional<attnspec::io::Shard> shard = args.shard;
+  if (shard) shard->units = all_units.size();
+  const auto units = shard ? attnspec::io::shard_units(all_units, *shard) : all_units;
+  if (units.empty())
+    throw attnspec::invalid_argument("--shard: shard " + std::to_string(shard->index) + " of " +
+                                     std::to_string(shard->count) + " has no units (the model has " +
+                                     std::to_string(all_units.size()) + ")");
   std::function<attnspec::HeadInput<double>(const attnspec::HeadId&)> load = [&](const attnspec::HeadId& id) {
     attnspec::HeadInput<double> input = model.input<double>(id, args.adapter);
     if (dump) {
@@ -170,10 +190,11 @@ int run(const Arguments& args) {
   std::printf("%s", attnspec::io::summary_table(report).c_str());
 
   if (!args.out.empty()) {
-    const attnspec::io::Provenance provenance = {{"checkpoint", args.checkpoint},
-                                                 {"family", attnspec::io::family_name(config.family)},
-                                                 {"dump", args.dump},
-                                                 {"weight_preparation", report.heads.front().preparation}};
+    attnspec::io::Provenance provenance = {{"checkpoint", args.checkpoint},
+                                           {"family", attnspec::io::family_name(config.family)},
+                                           {"dump", args.dump},
+                                           {"weight_preparation", report.heads.front().preparation}};
+    if (shard) provenance = attnspec::io::shard_provenance(provenance, *shard);
     attnspec::io::write_report(args.out, report, provenance);
     std::printf("wrote %s/report.json, heads.csv, spectra.svg, summary.txt\n", args.out.c_str());
   }

@@ -15,7 +15,9 @@ namespace attnspec::io {
 constexpr int report_format_version = 2;
 
 /// Record<T> describes one result type: its `name` in the docs, what it `means`, and `fields(value, visit)`, which
-/// calls visit(name, member, meaning) for each field in the order reports write them.
+/// calls visit(name, member, meaning) for each field in the order reports write them. `value` may be const (the
+/// writers) or not (the reader, report_reader.hpp); a figure computed from others (a head's "head") is passed as a
+/// temporary, which a reader skips.
 template <class T>
 struct Record;
 
@@ -23,8 +25,8 @@ template <>
 struct Record<SpectrumSummary> {
   static constexpr const char* name = "spectrum";
   static constexpr const char* means = "The singular values of one matrix (E~ or M) and their statistics.";
-  template <class Visit>
-  static void fields(const SpectrumSummary& s, Visit&& visit) {
+  template <class Self, class Visit>
+  static void fields(Self&& s, Visit&& visit) {
     visit("rank_at_tau", s.rank_at_tau, "k@tau: the fewest components holding the fraction tau of the variance");
     visit("entropy_effective_rank", s.entropy_effective_rank, "exp of the entropy of sigma_i^2 / sum sigma^2");
     visit("participation_ratio", s.participation_ratio, "(sum sigma^2)^2 / sum sigma^4");
@@ -41,8 +43,8 @@ struct Record<CausalFieldSummary> {
   static constexpr const char* means =
       "The leading spectrum of the causal prefix-centred field (each row centred over the keys a causal softmax "
       "shows it), against its exact energy.";
-  template <class Visit>
-  static void fields(const CausalFieldSummary& s, Visit&& visit) {
+  template <class Self, class Visit>
+  static void fields(Self&& s, Visit&& visit) {
     visit("rank_at_tau", s.rank_at_tau, "k@tau of the causal field");
     visit("energy", s.energy, "||F||_F^2, exact");
     visit("singular_values", s.singular_values, "the leading singular values: at least rank_at_tau + 1 of them");
@@ -55,8 +57,8 @@ template <>
 struct Record<SpectrumGap> {
   static constexpr const char* name = "gap";
   static constexpr const char* means = "How much less compressible M is than E~: each statistic of M over E~'s.";
-  template <class Visit>
-  static void fields(const SpectrumGap& g, Visit&& visit) {
+  template <class Self, class Visit>
+  static void fields(Self&& g, Visit&& visit) {
     visit("tau", g.tau, "the variance fraction of k@tau");
     visit("rank_at_tau", g.rank_at_tau, "k@tau of M over k@tau of E~");
     visit("entropy_effective_rank", g.entropy_effective_rank, "entropy effective rank of M over E~'s");
@@ -71,8 +73,8 @@ struct Record<StabilityAtRank> {
   static constexpr const char* means =
       "How much attention changes when E~ is cut to rank k (docs/stability.md). TV and KL are per query row; max is "
       "the worst row, mean the average over rows. Output errors are null unless value vectors were given.";
-  template <class Visit>
-  static void fields(const StabilityAtRank& a, Visit&& visit) {
+  template <class Self, class Visit>
+  static void fields(Self&& a, Visit&& visit) {
     visit("k", a.k, "the rank E~ is cut to");
     visit("tail_energy", a.tail_energy, "T_k = sum_{l>k} sigma_l^2 = ||R||_F^2");
     visit("tail_sum", a.tail_sum, "S_k = sum_{l>k} sigma_l");
@@ -108,8 +110,8 @@ template <>
 struct Record<Spread> {
   static constexpr const char* name = "spread";
   static constexpr const char* means = "One figure over a set of heads; min, median and max are null when count = 0.";
-  template <class Visit>
-  static void fields(const Spread& s, Visit&& visit) {
+  template <class Self, class Visit>
+  static void fields(Self&& s, Visit&& visit) {
     visit("count", s.count, "how many heads have the figure");
     visit("min", s.min, "smallest");
     visit("median", s.median, "median (the mean of the middle two for an even count)");
@@ -121,8 +123,8 @@ template <>
 struct Record<LayerSummary> {
   static constexpr const char* name = "layer_summary";
   static constexpr const char* means = "The paper's figures over the heads of one layer (or of all layers).";
-  template <class Visit>
-  static void fields(const LayerSummary& l, Visit&& visit) {
+  template <class Self, class Visit>
+  static void fields(Self&& l, Visit&& visit) {
     visit("layer", l.layer, "the layer; -1 for the whole model");
     visit("heads", l.heads, "units summarised");
     visit("field_rank_at_tau", l.field_rank, "k@tau of E~");
@@ -140,8 +142,8 @@ struct Record<HeadReport> {
   static constexpr const char* means =
       "One unit: a query head against its KV head, or a KV group's stacked queries. A part that was not computed "
       "is null.";
-  template <class Visit>
-  static void fields(const HeadReport& h, Visit&& visit) {
+  template <class Self, class Visit>
+  static void fields(Self&& h, Visit&& visit) {
     visit("layer", h.id.layer, "the layer");
     visit("head", h.id.head(), "the query head, or the KV head for a stacked group");
     visit("first_query_head", h.id.first_query_head, "the unit's first query head");
@@ -167,8 +169,8 @@ template <>
 struct Record<PipelineOptions> {
   static constexpr const char* name = "options";
   static constexpr const char* means = "Every option the analysis ran with.";
-  template <class Visit>
-  static void fields(const PipelineOptions& o, Visit&& visit) {
+  template <class Self, class Visit>
+  static void fields(Self&& o, Visit&& visit) {
     visit("tau", o.tau, "the variance fraction of k@tau");
     visit("field_scale", o.field.scale, "the logit scale s; null means 1/sqrt(d)");
     visit("center_rows", o.field.center_rows, "rows centred (E~) or raw logits (E)");
@@ -186,8 +188,8 @@ template <>
 struct Record<ModelReport> {
   static constexpr const char* name = "report";
   static constexpr const char* means = "One analysis of a model's heads.";
-  template <class Visit>
-  static void fields(const ModelReport& r, Visit&& visit) {
+  template <class Self, class Visit>
+  static void fields(Self&& r, Visit&& visit) {
     visit("attnspec_version", r.attnspec_version, "the attnspec that wrote it");
     visit("scalar", r.scalar, "the precision of the analysis");
     visit("grouping", r.grouping, "how grouped-query attention was analysed");
