@@ -21,6 +21,11 @@
 
 #include "command_line.hpp"
 #include "progress.hpp"
+#ifdef ATTNSPEC_EXAMPLES_MPI
+#include <attnspec/io/report_reader.hpp>
+
+#include "mpi_ranks.hpp"
+#endif
 
 namespace {
 
@@ -143,7 +148,15 @@ void print_heads(const attnspec::ModelReport& report, double tau) {
   }
 }
 
-int run(const Arguments& args) {
+// One analysis: the report, its provenance, and the line describing the model.
+struct Analysis {
+  attnspec::ModelReport report;
+  attnspec::io::Provenance provenance;
+  std::string description;
+};
+
+// Analyses every unit of the checkpoint, or those of `shard` (the provenance then says which).
+Analysis analyse(const Arguments& args, std::optional<attnspec::io::Shard> shard, bool show_progress) {
   const attnspec::io::ModelWeights model(args.checkpoint);
   const attnspec::io::ModelConfig& config = model.config();
   std::optional<attnspec::io::ActivationDump> dump;
@@ -158,13 +171,12 @@ int run(const Arguments& args) {
   }
 
   const auto all_units = attnspec::model_heads(config.layers, config.query_heads, config.kv_heads, args.grouping);
-  std::optional<attnspec::io::Shard> shard = args.shard;
   if (shard) shard->units = all_units.size();
   const auto units = shard ? attnspec::io::shard_units(all_units, *shard) : all_units;
-  if (units.empty())
-    throw attnspec::invalid_argument("--shard: shard " + std::to_string(shard->index) + " of " +
-                                     std::to_string(shard->count) + " has no units (the model has " +
-                                     std::to_string(all_units.size()) + ")");
+  if (units.empty()) {
+    throw attnspec::invalid_argument("shard " + std::to_string(shard->index) + "/" + std::to_string(shard->count) +
+                                     " has no units (the model has " + std::to_string(all_units.size()) + ")");
+  }
   std::function<attnspec::HeadInput<double>(const attnspec::HeadId&)> load = [&](const attnspec::HeadId& id) {
     attnspec::HeadInput<double> input = model.input<double>(id, args.adapter);
     if (dump) {
@@ -175,39 +187,109 @@ int run(const Arguments& args) {
   };
   attnspec::PipelineOptions options = args.pipeline;
   Progress progress(units.size());
-  options.progress = [&](std::size_t done, std::size_t) {
-    progress.update(done);
-    return true;
-  };
-  const attnspec::ModelReport report = attnspec::analyse_model<double>(units, load, options);
+  if (show_progress) {
+    options.progress = [&](std::size_t done, std::size_t) {
+      progress.update(done);
+      return true;
+    };
+  }
+  Analysis analysis;
+  analysis.report = attnspec::analyse_model<double>(units, load, options);
+  analysis.provenance = {{"checkpoint", args.checkpoint},
+                         {"family", attnspec::io::family_name(config.family)},
+                         {"dump", args.dump},
+                         {"weight_preparation", analysis.report.heads.front().preparation}};
+  if (shard) analysis.provenance = attnspec::io::shard_provenance(analysis.provenance, *shard);
+  char line[512];
+  std::snprintf(line, sizeof line, "%s: %s, %ld layers x %ld query heads (%ld KV heads), d = %ld, D = %ld%s",
+                args.checkpoint.c_str(), attnspec::io::family_name(config.family), static_cast<long>(config.layers),
+                static_cast<long>(config.query_heads), static_cast<long>(config.kv_heads),
+                static_cast<long>(config.head_dim), static_cast<long>(config.model_dim),
+                dump ? "" : "; weights only (pass --dump for the field)");
+  analysis.description = line;
+  return analysis;
+}
 
-  std::printf("%s: %s, %ld layers x %ld query heads (%ld KV heads), d = %ld, D = %ld%s\n", args.checkpoint.c_str(),
-              attnspec::io::family_name(config.family), static_cast<long>(config.layers),
-              static_cast<long>(config.query_heads), static_cast<long>(config.kv_heads),
-              static_cast<long>(config.head_dim), static_cast<long>(config.model_dim),
-              dump ? "" : "; weights only (pass --dump for the field)");
-  if (args.per_head_table) print_heads(report, options.tau);
-  std::printf("%s", attnspec::io::summary_table(report).c_str());
-
+// Prints the analysis and writes its report set when --out is given.
+int publish(const Arguments& args, const Analysis& analysis) {
+  std::printf("%s\n", analysis.description.c_str());
+  if (args.per_head_table) print_heads(analysis.report, args.pipeline.tau);
+  std::printf("%s", attnspec::io::summary_table(analysis.report).c_str());
   if (!args.out.empty()) {
-    attnspec::io::Provenance provenance = {{"checkpoint", args.checkpoint},
-                                           {"family", attnspec::io::family_name(config.family)},
-                                           {"dump", args.dump},
-                                           {"weight_preparation", report.heads.front().preparation}};
-    if (shard) provenance = attnspec::io::shard_provenance(provenance, *shard);
-    attnspec::io::write_report(args.out, report, provenance);
+    attnspec::io::write_report(args.out, analysis.report, analysis.provenance);
     std::printf("wrote %s/report.json, heads.csv, spectra.svg, summary.txt\n", args.out.c_str());
   }
   return 0;
 }
 
+#ifdef ATTNSPEC_EXAMPLES_MPI
+// Under MPI with N > 1 ranks, rank r analyses shard r/N; rank 0 gathers the shards' reports, merges them into the
+// report one process writes (the same bytes) and publishes it. A rank that fails sends its error instead: rank 0
+// then prints every failure, naming the unit, and writes nothing.
+int run_on_ranks(const Arguments& args, const MpiRanks& ranks) {
+  if (args.shard) throw attnspec::invalid_argument("--shard is for separate jobs; under MPI each rank takes one shard");
+  const attnspec::io::Shard shard{static_cast<std::size_t>(ranks.rank()), static_cast<std::size_t>(ranks.size()), 0};
+  std::string mine, description;
+  try {
+    const Analysis analysis = analyse(args, shard, ranks.rank() == 0);
+    mine = "R" + attnspec::io::json_report(analysis.report, analysis.provenance);
+    description = analysis.description;
+  } catch (const std::exception& error) {
+    mine = "E" + std::string(error.what());
+  }
+  const std::vector<std::string> gathered = ranks.gather(mine);
+  if (ranks.rank() != 0) return mine[0] == 'R' ? 0 : 1;
+  std::vector<attnspec::io::ShardReport> shards;
+  bool failed = false;
+  for (std::size_t rank = 0; rank < gathered.size(); ++rank) {
+    const std::string& text = gathered[rank];
+    if (text.empty() || text[0] != 'R') {
+      std::fprintf(stderr, "analyse_checkpoint: rank %zu of %zu failed: %s\n", rank, gathered.size(),
+                   text.empty() ? "(no message)" : text.c_str() + 1);
+      failed = true;
+      continue;
+    }
+    attnspec::io::ShardReport part;
+    part.source = "rank " + std::to_string(rank);
+    part.report = attnspec::io::read_json_report(std::string_view(text).substr(1), part.source, &part.provenance);
+    shards.push_back(std::move(part));
+  }
+  if (failed) return 1;
+  Analysis merged;
+  std::tie(merged.report, merged.provenance) = attnspec::io::merge_report_shards(shards);
+  merged.description = description;
+  return publish(args, merged);
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef ATTNSPEC_EXAMPLES_MPI
+  const MpiRanks ranks(argc, argv);
+#endif
   const Arguments args = parse(argc, argv);
   try {
+#ifdef ATTNSPEC_EXAMPLES_MPI
+    if (ranks.size() > 1) {
+      // An unusable --out is refused before any rank starts (rank 0 checks, every rank learns the answer).
+      std::string problem;
+      if (ranks.rank() == 0 && !args.out.empty()) {
+        try {
+          attnspec::io::check_report_set_target(args.out);
+        } catch (const std::exception& error) {
+          problem = error.what();
+        }
+      }
+      if (!ranks.broadcast(problem.empty())) {
+        if (ranks.rank() == 0) std::fprintf(stderr, "analyse_checkpoint: %s\n", problem.c_str());
+        return 1;
+      }
+      return run_on_ranks(args, ranks);
+    }
+#endif
     if (!args.out.empty()) attnspec::io::check_report_set_target(args.out);  // refused now, not after the analysis
-    return run(args);
+    return publish(args, analyse(args, args.shard, true));
   } catch (const std::exception& error) {
     std::fprintf(stderr, "analyse_checkpoint: %s\n", error.what());
     return 1;

@@ -3,7 +3,7 @@
 # arguments are added to the list (the sanitizer run adds clang and its runtimes).
 set -euo pipefail
 
-packages=(cmake g++ make libeigen3-dev catch2 libbenchmark-dev python3-numpy python3-torch python3-jsonschema locales pybind11-dev python3-dev python3-pytest python3-matplotlib "$@")
+packages=(cmake g++ make libeigen3-dev catch2 libbenchmark-dev python3-numpy python3-torch python3-jsonschema locales pybind11-dev python3-dev python3-pytest python3-matplotlib libopenmpi-dev openmpi-bin "$@")
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -1,0 +1,58 @@
+// The MPI the command-line analysis uses under mpirun or srun: this process's rank, and the two collectives it
+// needs (one report's text from every rank to rank 0, and one flag from rank 0 to every rank).
+#pragma once
+
+#include <mpi.h>
+
+#include <climits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+class MpiRanks {
+ public:
+  MpiRanks(int& argc, char**& argv) {
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &m_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &m_size);
+  }
+  MpiRanks(const MpiRanks&) = delete;
+  MpiRanks& operator=(const MpiRanks&) = delete;
+  ~MpiRanks() { MPI_Finalize(); }
+
+  int rank() const { return m_rank; }
+  int size() const { return m_size; }
+
+  /// Every rank's `mine`, in rank order, on rank 0 (an empty list elsewhere). Each text must stay below 2 GiB,
+  /// and so must their sum (MPI counts are ints); a report of thousands of heads is tens of megabytes.
+  std::vector<std::string> gather(const std::string& mine) const {
+    if (mine.size() > INT_MAX) throw std::length_error("a rank's report exceeds 2 GiB, MPI's message limit");
+    const int length = static_cast<int>(mine.size());
+    std::vector<int> lengths(m_rank == 0 ? static_cast<std::size_t>(m_size) : 0);
+    MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+    std::vector<int> offsets(lengths.size());
+    long long total = 0;
+    for (std::size_t r = 0; r < lengths.size(); ++r) {
+      offsets[r] = static_cast<int>(total);
+      total += lengths[r];
+      if (total > INT_MAX) throw std::length_error("the ranks' reports together exceed 2 GiB, MPI's message limit");
+    }
+    std::string all(static_cast<std::size_t>(total), '\0');
+    MPI_Gatherv(mine.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR, 0, MPI_COMM_WORLD);
+    std::vector<std::string> texts;
+    for (std::size_t r = 0; r < lengths.size(); ++r) {
+      texts.push_back(all.substr(static_cast<std::size_t>(offsets[r]), static_cast<std::size_t>(lengths[r])));
+    }
+    return texts;
+  }
+
+  /// Rank 0's `value`, on every rank.
+  bool broadcast(bool value) const {
+    int flag = value ? 1 : 0;
+    MPI_Bcast(&flag, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return flag != 0;
+  }
+
+ private:
+  int m_rank = 0, m_size = 1;
+};

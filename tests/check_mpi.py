@@ -1,0 +1,63 @@
+"""analyse_checkpoint_mpi under mpirun against one process: with 1, 2 and 3 ranks (oversubscribed on a 2-core
+machine) the report set is the one-process set, file for file, byte for byte; a rank that fails ends the job
+with the failing unit named and no report; an unusable --out is refused before any rank analyses.
+
+    check_mpi.py MPIEXEC ANALYSE_CHECKPOINT ANALYSE_CHECKPOINT_MPI CHECKPOINT DUMP WORKDIR
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+mpiexec, single, parallel, checkpoint, dump, work = sys.argv[1:7]
+shutil.rmtree(work, ignore_errors=True)
+os.makedirs(work)
+FILES = ["report.json", "heads.csv", "spectra.svg", "summary.txt"]
+# Open MPI refuses to start as root unless told to; CI machines run as root.
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+
+
+def run(command, expect_success=True):
+    done = subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=300)
+    if (done.returncode == 0) != expect_success:
+        sys.exit(f"{command} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done.stdout + done.stderr
+
+
+def ranks(n, *arguments):
+    return [mpiexec, "--oversubscribe", "-n", str(n), parallel, checkpoint, *arguments, "--threads", "1"]
+
+
+one = os.path.join(work, "one")
+run([single, checkpoint, "--dump", dump, "--out", one, "--threads", "1"])
+for n in (1, 2, 3):
+    out = os.path.join(work, f"ranks{n}")
+    run(ranks(n, "--dump", dump, "--out", out))
+    for name in FILES:
+        if open(os.path.join(out, name), "rb").read() != open(os.path.join(one, name), "rb").read():
+            sys.exit(f"{n} ranks: {name} differs from the one-process report")
+print("1, 2 and 3 ranks write the one-process report set, byte for byte")
+
+# Unit 6 (layer 1, head 2) gets a NaN; with 3 ranks it is rank 0's (units 0, 3, 6).
+bad = os.path.join(work, "bad_dump")
+shutil.copytree(dump, bad)
+queries = np.load(os.path.join(bad, "layers.1.query.npy"))
+head_dim = queries.shape[1] // 4
+queries[3, 2 * head_dim + 1] = np.nan
+np.save(os.path.join(bad, "layers.1.query.npy"), queries)
+failed_out = os.path.join(work, "failed")
+text = run(ranks(3, "--dump", bad, "--out", failed_out), expect_success=False)
+if "rank 0 of 3 failed" not in text or "(layer 1, head 2)" not in text or "is not finite" not in text:
+    sys.exit(f"the failing rank was not named with its unit:\n{text}")
+if os.path.exists(failed_out):
+    sys.exit("a failed run wrote a report")
+print("a failing rank ends the job, naming its unit; no report")
+
+not_a_folder = os.path.join(work, "file")
+open(not_a_folder, "w").write("x")
+text = run(ranks(2, "--dump", dump, "--out", not_a_folder), expect_success=False)
+if "exists and is not a directory" not in text or "heads (" in text:
+    sys.exit(f"an unusable --out was not refused before the analysis:\n{text}")
+print("an unusable --out is refused before any rank starts")
