@@ -1,6 +1,7 @@
 """analyse_checkpoint_mpi under mpirun against one process: with 1, 2 and 3 ranks (oversubscribed on a 2-core
 machine) the report set is the one-process set, file for file, byte for byte; a rank that fails ends the job
-with the failing unit named and no report; an unusable --out is refused before any rank analyses.
+with the failing unit named and no report; a rank that is killed ends the job with no report; an unusable --out
+is refused before any rank analyses.
 
     check_mpi.py MPIEXEC ANALYSE_CHECKPOINT ANALYSE_CHECKPOINT_MPI CHECKPOINT DUMP WORKDIR
 """
@@ -54,6 +55,15 @@ if "rank 0 of 3 failed" not in text or "(layer 1, head 2)" not in text or "is no
 if os.path.exists(failed_out):
     sys.exit("a failed run wrote a report")
 print("a failing rank ends the job, naming its unit; no report")
+
+# Rank 1 is killed (SIGKILL) as it starts: mpirun ends the job, and rank 0, which alone writes, writes nothing.
+killed_out = os.path.join(work, "killed")
+kill_rank_1 = 'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then kill -9 $$; fi; exec "$0" "$@"'
+text = run([mpiexec, "--oversubscribe", "-n", "2", "sh", "-c", kill_rank_1, parallel, checkpoint, "--dump", dump,
+            "--out", killed_out, "--threads", "1"], expect_success=False)
+if "signal 9" not in text or os.path.exists(killed_out):
+    sys.exit(f"a killed rank did not end the job without a report:\n{text}")
+print("a killed rank ends the job; no report")
 
 not_a_folder = os.path.join(work, "file")
 open(not_a_folder, "w").write("x")
