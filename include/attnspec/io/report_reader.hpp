@@ -38,7 +38,9 @@ void read_json_record(const JsonValue& json, T& out, const std::string& source, 
     }
   });
   if (json.members.size() != listed) {
-    for (const auto& [name, value] : json.members) {
+    for (const auto& member : json.members) {
+      const std::string& name = member.first;
+      const JsonValue& value = member.second;
       bool known = false;
       Record<T>::fields(out,
                         [&](const char* listed_name, auto&&, const char*) { known = known || name == listed_name; });

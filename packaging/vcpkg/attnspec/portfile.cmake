@@ -11,6 +11,7 @@ vcpkg_cmake_configure(
         -DATTNSPEC_BUILD_TESTS=OFF
         -DATTNSPEC_BUILD_EXAMPLES=OFF
         -DATTNSPEC_BUILD_BENCHMARKS=OFF
+        -DATTNSPEC_BUILD_PYTHON=OFF  # the port is the C++ headers; the Python package installs with CMake
 )
 vcpkg_cmake_install()
 vcpkg_cmake_config_fixup(CONFIG_PATH share/cmake/attnspec)
