@@ -7,31 +7,6 @@ namespace attnspec::python {
 
 namespace {
 
-/// One analysis in the precision the caller chose; the Python class holds whichever was built.
-template <template <class> class Analysis>
-class EitherPrecision {
- public:
-  template <class Compute>
-  EitherPrecision(Precision precision, Compute&& compute) {
-    with_precision(precision, [&](auto scalar) {
-      Analysis<decltype(scalar)> analysis;
-      compute(analysis);
-      m_value = std::move(analysis);
-    });
-  }
-
-  /// Calls get(analysis) on whichever precision is held.
-  template <class Get>
-  decltype(auto) visit(Get&& get) const {
-    return std::visit(get, m_value);
-  }
-
-  const char* dtype() const { return m_value.index() == 0 ? "float32" : "float64"; }
-
- private:
-  std::variant<Analysis<float>, Analysis<double>> m_value;
-};
-
 using Field = EitherPrecision<LogitEnergyField>;
 using Interaction = EitherPrecision<InteractionMatrix>;
 

@@ -8,38 +8,27 @@ namespace attnspec::python {
 namespace {
 
 /// The calculator in either precision (its bounds are doubles whatever the field's precision is).
-class Stability {
- public:
-  Stability(py::handle queries, py::handle keys, py::handle values, const StabilityOptions& options,
-            Precision precision) {
-    constexpr const char* function = "SoftmaxStabilityBound";
-    MatrixArgument q(queries, function, "Q"), k(keys, function, "K");
-    MatrixArgument::unify(q, k);
-    std::optional<MatrixArgument> v;
-    if (!values.is_none()) v.emplace(values, function, "V");
-    py::gil_scoped_release release;
-    with_precision(precision, [&](auto scalar) {
-      SoftmaxStabilityBound<decltype(scalar)> bound;
-      q.visit([&](const auto& q_view) {
-        using T = typename std::decay_t<decltype(q_view)>::Scalar;
-        if (v) {
-          v->visit([&](const auto& v_view) { bound.compute(q_view, k.view<T>(), v_view, options); });
-        } else {
-          bound.compute(q_view, k.view<T>(), options);
-        }
-      });
-      m_value = std::move(bound);
+using Stability = EitherPrecision<SoftmaxStabilityBound>;
+
+Stability compute_stability(py::handle queries, py::handle keys, py::handle values, const StabilityOptions& options,
+                            Precision precision) {
+  constexpr const char* function = "SoftmaxStabilityBound";
+  MatrixArgument q(queries, function, "Q"), k(keys, function, "K");
+  MatrixArgument::unify(q, k);
+  std::optional<MatrixArgument> v;
+  if (!values.is_none()) v.emplace(values, function, "V");
+  py::gil_scoped_release release;
+  return Stability(precision, [&](auto& bound) {
+    q.visit([&](const auto& q_view) {
+      using T = typename std::decay_t<decltype(q_view)>::Scalar;
+      if (v) {
+        v->visit([&](const auto& v_view) { bound.compute(q_view, k.view<T>(), v_view, options); });
+      } else {
+        bound.compute(q_view, k.view<T>(), options);
+      }
     });
-  }
-
-  template <class Get>
-  decltype(auto) visit(Get&& get) const {
-    return std::visit(get, m_value);
-  }
-
- private:
-  std::variant<SoftmaxStabilityBound<float>, SoftmaxStabilityBound<double>> m_value;
-};
+  });
+}
 
 Stability make_stability(py::handle queries, py::handle keys, py::handle values, std::optional<double> scale,
                          bool center_rows, Eigen::Index drop_leading_keys, const std::string& algorithm, bool causal,
@@ -56,7 +45,7 @@ Stability make_stability(py::handle queries, py::handle keys, py::handle values,
   options.keep_row_values = keep_row_values;
   options.ranks = std::move(ranks);
   options.ranks_at_variance = std::move(ranks_at_variance);
-  return Stability(queries, keys, values, options, precision_of(dtype, function));
+  return compute_stability(queries, keys, values, options, precision_of(dtype, function));
 }
 
 }  // namespace

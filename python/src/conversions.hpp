@@ -107,6 +107,31 @@ decltype(auto) with_precision(Precision precision, Run&& run) {
   return precision == Precision::float32 ? run(float{}) : run(double{});
 }
 
+/// One analysis in the precision the caller chose; the Python class holds whichever was built.
+template <template <class> class Analysis>
+class EitherPrecision {
+ public:
+  template <class Compute>
+  EitherPrecision(Precision precision, Compute&& compute) {
+    with_precision(precision, [&](auto scalar) {
+      Analysis<decltype(scalar)> analysis;
+      compute(analysis);
+      m_value = std::move(analysis);
+    });
+  }
+
+  /// Calls get(analysis) on whichever precision is held.
+  template <class Get>
+  decltype(auto) visit(Get&& get) const {
+    return std::visit(get, m_value);
+  }
+
+  const char* dtype() const { return m_value.index() == 0 ? "float32" : "float64"; }
+
+ private:
+  std::variant<Analysis<float>, Analysis<double>> m_value;
+};
+
 /// One of attnspec's enumerations from the name to_string gives it.
 template <class Enum>
 Enum parse_enum(std::string_view name, const char* function, const char* argument) {
