@@ -155,7 +155,15 @@ TEST_CASE("malformed npy files are rejected with the file and the offset", "[io]
             bytes_of(image("{'descr': '<f8', 'fortran_order': False, 'shape': (1048576, 1048576, 1048576), }", 0)),
             "overflow.npy");
       },
-      {"more than 2^48 elements"});
+      {"spans more than 2^48 elements"});
+  // A zero extent empties the array but not its strides: the other extents must still be bounded.
+  require_io_error(
+      [&] {
+        io::parse_npy(
+            bytes_of(image("{'descr': '<f2', 'fortran_order': False, 'shape': (0, 800000000000, 292164812), }", 0)),
+            "empty-overflow.npy");
+      },
+      {"shape [0, 800000000000, 292164812] spans more than 2^48 elements"});
   require_io_error(
       [&] {
         io::parse_npy(bytes_of(image("{'descr': '<f8', 'fortran_order': False, 'shape': (2, -2), }", 0)), "neg.npy");
@@ -222,7 +230,14 @@ TEST_CASE("malformed safetensors files are rejected before any tensor is read", 
                   R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,8]}})", 8),
               "absurd");
       },
-      {"more than 2^48"});
+      {"spans more than 2^48"});
+  require_io_error(
+      [&] {
+        parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[0,1099511627776,1099511627776],"data_offsets":[0,0]}})",
+                                0),
+              "empty-absurd");
+      },
+      {"'a'", "spans more than 2^48"});
   require_io_error(
       [&] { parse(safetensors_image(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8), "neg"); },
       {"non-negative integer"});

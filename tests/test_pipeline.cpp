@@ -126,6 +126,11 @@ TEST_CASE("head views read every layout, stride and element type", "[pipeline][v
   require_invalid_argument([&] { (void)half.heads<double>(2, 2); }, {"heads [2, 4)", "3 heads"});
   require_invalid_argument([&] { TensorView(static_cast<const float*>(nullptr), {2, 2}); }, {"null data"});
   require_invalid_argument([&] { TensorView(seq_major.data(), {2, -1}); }, {"negative extent -1"});
+  require_invalid_argument(
+      [&] {
+        TensorView(seq_major.data(), {0, Index{1} << 40, Index{1} << 40});
+      },
+      {"spans more than 2^62 elements"});
   require_invalid_argument([&] { TensorView(seq_major.data(), {2, 2}, {1}); }, {"2 dimensions but 1 strides"});
 }
 

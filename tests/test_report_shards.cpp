@@ -11,17 +11,18 @@ using namespace attnspec_test;
 namespace {
 
 // Heads with every part a report holds (field, M, gap, causal field, stability at three ranks); the layer-1
-// heads have no weights, so their gaps are absent and some spreads are NaN.
+// heads have no weights, so their gaps are absent and some spreads are NaN. Each head draws from its own generator:
+// the pipeline loads heads on several threads at once.
 HeadInput<double> synthetic_head(const HeadId& id) {
-  std::srand(static_cast<unsigned>(7 + id.layer * 8 + id.first_query_head));
+  std::mt19937_64 rng(static_cast<std::uint64_t>(7 + id.layer * 8 + id.first_query_head));
   const Eigen::Index n = 40, d = 8, model_dim = 20;
-  const Eigen::MatrixXd basis = Eigen::MatrixXd::Random(n, 2);
+  const Eigen::MatrixXd basis = gaussian(n, 2, rng);
   HeadInput<double> input;
-  input.queries = basis * Eigen::MatrixXd::Random(2, d) + 0.01 * Eigen::MatrixXd::Random(n, d);
-  input.keys = basis * Eigen::MatrixXd::Random(2, d) + 0.01 * Eigen::MatrixXd::Random(n, d);
+  input.queries = basis * gaussian(2, d, rng) + 0.01 * gaussian(n, d, rng);
+  input.keys = basis * gaussian(2, d, rng) + 0.01 * gaussian(n, d, rng);
   if (id.layer == 0) {
-    input.query_weight = Eigen::MatrixXd::Random(d, model_dim);
-    input.key_weight = Eigen::MatrixXd::Random(d, model_dim);
+    input.query_weight = gaussian(d, model_dim, rng);
+    input.key_weight = gaussian(d, model_dim, rng);
   }
   return input;
 }

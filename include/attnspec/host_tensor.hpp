@@ -71,6 +71,20 @@ inline std::string shape_text(const std::vector<Eigen::Index>& shape) {
 }
 
 namespace detail {
+
+/// The product of a shape's non-zero extents, saturated at `limit + 1`. It bounds the element count and every
+/// row-major stride alike: a zero extent makes the count 0 but leaves the strides as large as the other extents
+/// make them, so a reader that checked only the count would let the strides overflow.
+inline std::uint64_t nonzero_extent_product(const std::vector<Eigen::Index>& shape, std::uint64_t limit) {
+  std::uint64_t product = 1;
+  for (const Eigen::Index extent : shape) {
+    if (extent <= 0) continue;
+    const auto factor = static_cast<std::uint64_t>(extent);
+    if (product > limit / factor) return limit + 1;
+    product *= factor;
+  }
+  return product;
+}
 // One element at `address` as Scalar. memcpy, because a file-backed view may be unaligned for its type.
 template <class Scalar>
 Scalar load_element(const unsigned char* address, ElementType type) {
@@ -122,6 +136,10 @@ class TensorView {
     }
     for (const Eigen::Index extent : m_shape) {
       if (extent < 0) detail::throw_invalid_argument(function, m_name, ": negative extent ", extent);
+    }
+    constexpr std::uint64_t max_span = std::uint64_t{1} << 62;
+    if (detail::nonzero_extent_product(m_shape, max_span) > max_span) {
+      detail::throw_invalid_argument(function, m_name, ": shape ", shape_text(), " spans more than 2^62 elements");
     }
     if (m_data == nullptr && size() > 0) detail::throw_invalid_argument(function, m_name, ": null data");
   }

@@ -6,8 +6,10 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "../errors.hpp"
+#include "../host_tensor.hpp"
 
 namespace attnspec::io::detail {
 
@@ -46,6 +48,20 @@ template <class... Parts>
 template <class... Parts>
 [[noreturn]] void throw_io_error_at(const std::string& source, std::uint64_t offset, const Parts&... parts) {
   throw attnspec::io_error(source, concatenate(parts...), offset);
+}
+
+/// The element count of a shape stored in file `source`, refused when its non-zero extents multiply past 2^48
+/// (nonzero_extent_product says why zero extents do not count); `what` names the tensor in the message.
+inline std::uint64_t checked_element_count(const std::vector<Eigen::Index>& shape, const std::string& source,
+                                           const std::string& what) {
+  constexpr std::uint64_t limit = std::uint64_t{1} << 48;
+  if (attnspec::detail::nonzero_extent_product(shape, limit) > limit) {
+    throw_io_error(source, what, " shape ", shape_text(shape), " spans more than 2^48 elements");
+  }
+  for (const Eigen::Index extent : shape) {
+    if (extent == 0) return 0;
+  }
+  return attnspec::detail::nonzero_extent_product(shape, limit);
 }
 
 }  // namespace attnspec::io::detail

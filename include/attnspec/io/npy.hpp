@@ -205,13 +205,7 @@ NpyLayout parse_npy_layout(const unsigned char* bytes, std::size_t size, const s
   if (element_size == 0) {
     throw_io_error(source, "dtype '", layout.descr, "' is not supported; attnspec reads ", supported);
   }
-  layout.count = 1;
-  for (const Eigen::Index extent : layout.shape) {
-    if (extent != 0 && layout.count > (std::uint64_t{1} << 48) / static_cast<std::uint64_t>(extent)) {
-      throw_io_error(source, "shape has more than 2^48 elements");
-    }
-    layout.count *= static_cast<std::uint64_t>(extent);
-  }
+  layout.count = checked_element_count(layout.shape, source, "the array's");
   layout.data_offset = header_start + header_length;
   const std::uint64_t expected = layout.count * element_size;
   if (size - layout.data_offset != expected) {

@@ -96,15 +96,11 @@ inline SafetensorsHeader parse_safetensors_header(const unsigned char* bytes, st
     if (shape->kind != JsonValue::Kind::array || shape->items.size() > 8) {
       detail::throw_io_error(source, where, " shape must be an array of at most 8 integers");
     }
-    std::uint64_t count = 1;
     for (const JsonValue& extent_value : shape->items) {
       const std::uint64_t extent = json_unsigned(extent_value, source, where + " shape entry", std::uint64_t{1} << 40);
-      if (extent != 0 && count > (std::uint64_t{1} << 48) / extent) {
-        detail::throw_io_error(source, where, " shape has more than 2^48 elements");
-      }
-      count *= extent;
       entry.shape.push_back(static_cast<Eigen::Index>(extent));
     }
+    const std::uint64_t count = detail::checked_element_count(entry.shape, source, where);
     if (offsets->kind != JsonValue::Kind::array || offsets->items.size() != 2) {
       detail::throw_io_error(source, where, " data_offsets must be [begin, end]");
     }
