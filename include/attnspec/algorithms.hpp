@@ -9,7 +9,9 @@ namespace attnspec {
 /// How the field's singular values are computed.
 enum class FieldAlgorithm {
   /// Backward stable (error <= ~1e-14·σ₁ in double): CholeskyQR2 of Q and K_c where it is as accurate as
-  /// Householder QR, Householder QR elsewhere, then an SVD of the d×d core.
+  /// Householder QR, Householder QR elsewhere, then an SVD of the d×d core. In float without vectors it is the
+  /// Gram route below (accumulated in double, so within ~1e-8·‖Q‖·‖K_c‖: the data's own rounding), falling back
+  /// to CholeskyQR2 in float when a Gram matrix is not positive definite.
   accurate,
   /// From the d×d Gram matrices QᵀQ and K_cᵀK_c accumulated in double: cheaper, but σ_i has an absolute error of
   /// order ε·σ₁²/σ_i, so only the leading values (those above ~1e-4·σ₁) keep double-precision digits. No vectors.

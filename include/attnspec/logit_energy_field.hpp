@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <type_traits>
 
 #include "algorithms.hpp"
 #include "detail/checks.hpp"
@@ -84,7 +85,12 @@ class LogitEnergyField {
     }
 
     detail::FactoredSvd<Scalar> svd;
-    if (options.algorithm == FieldAlgorithm::gram) {
+    // Float data take the Gram route on the accurate setting too: Gram matrices accumulated in double put σ_i
+    // within ~1e-8·‖Q‖·‖K_c‖ (√ε of double), no more than the rounding of the float data themselves, in half
+    // the time of CholeskyQR2 in float (docs/performance.md). Vectors still need the orthogonal factors.
+    const bool grams_in_double =
+        options.algorithm == FieldAlgorithm::gram || (std::is_same_v<Scalar, float> && !options.compute_vectors);
+    if (grams_in_double) {
       svd.compute_from_grams(used_queries, used_keys, scale, options.threads, function);
     } else {
       svd.compute(used_queries, used_keys, scale, options.compute_vectors, options.threads, function);
