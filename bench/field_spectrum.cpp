@@ -89,7 +89,7 @@ void BM_FieldSpectrumMillionTokens(benchmark::State& state) {
 }
 
 void field_shapes(benchmark::internal::Benchmark* b) {
-  b->ArgsProduct({{256, 1024, 2048, 4096, 8192}, {64, 128}})->Unit(benchmark::kMillisecond);
+  b->ArgsProduct({{256, 1024, 2048, 4096, 8192, 16384}, {64, 128}})->Unit(benchmark::kMillisecond);
 }
 
 }  // namespace

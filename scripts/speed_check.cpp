@@ -1,0 +1,53 @@
+// The accurate field next to its floor, as a user's program sees them: compiled by scripts/speed-check.sh with a
+// plain compiler command line against installed headers (no benchmark library, no attnspec build flags).
+// Prints, per shape and scalar, the best of several timings of LogitEnergyField and of the two XᵀX products.
+#include <attnspec/logit_energy_field.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
+namespace {
+
+template <class Work>
+double best_milliseconds(Work&& work, int repeats) {
+  double best = 1e300;
+  for (int r = 0; r < repeats; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    work();
+    best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  return best;
+}
+
+template <typename Scalar>
+double field_over_floor(Eigen::Index n, Eigen::Index d, int repeats) {
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  const Matrix q = Matrix::Random(n, d), k = Matrix::Random(n, d);
+  Matrix gram_q(d, d), gram_k(d, d);
+  attnspec::LogitEnergyField<Scalar> field;
+  const double floor = best_milliseconds(
+      [&] {
+        gram_q.noalias() = q.transpose() * q;
+        gram_k.noalias() = k.transpose() * k;
+      },
+      repeats);
+  const double accurate = best_milliseconds([&] { field.compute(q, k); }, repeats);
+  std::printf("%-6s n = %6ld, d = %3ld: field %8.2f ms, floor %8.2f ms, ratio %.2fx\n",
+              sizeof(Scalar) == 8 ? "double" : "float", static_cast<long>(n), static_cast<long>(d), accurate, floor,
+              accurate / floor);
+  return accurate / floor;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int repeats = argc > 1 ? std::atoi(argv[1]) : 15;
+  for (const Eigen::Index n : {4096, 16384}) {
+    for (const Eigen::Index d : {64, 128}) {
+      field_over_floor<double>(n, d, repeats);
+      field_over_floor<float>(n, d, repeats);
+    }
+  }
+}
