@@ -1,12 +1,15 @@
 // The accurate field next to its floor, as a user's program sees them: compiled by scripts/speed-check.sh with a
 // plain compiler command line against installed headers (no benchmark library, no attnspec build flags).
-// Prints, per shape and scalar, the best of several timings of LogitEnergyField and of the two XᵀX products.
+// Prints, per shape and scalar, the best of several timings of LogitEnergyField and of the two XᵀX products, and
+// writes every field's singular values (17 digits) to the file named by the second argument, so that builds with
+// different flags or a BLAS can be compared value for value.
 #include <attnspec/logit_energy_field.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 
 namespace {
 
@@ -22,7 +25,7 @@ double best_milliseconds(Work&& work, int repeats) {
 }
 
 template <typename Scalar>
-double field_over_floor(Eigen::Index n, Eigen::Index d, int repeats) {
+double field_over_floor(Eigen::Index n, Eigen::Index d, int repeats, std::ofstream& values) {
   using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
   const Matrix q = Matrix::Random(n, d), k = Matrix::Random(n, d);
   Matrix gram_q(d, d), gram_k(d, d);
@@ -34,6 +37,9 @@ double field_over_floor(Eigen::Index n, Eigen::Index d, int repeats) {
       },
       repeats);
   const double accurate = best_milliseconds([&] { field.compute(q, k); }, repeats);
+  values.precision(17);
+  values << (sizeof(Scalar) == 8 ? "double" : "float") << ' ' << n << ' ' << d << ": "
+         << field.singular_values().transpose().template cast<double>() << '\n';
   std::printf("%-6s n = %6ld, d = %3ld: field %8.2f ms, floor %8.2f ms, ratio %.2fx\n",
               sizeof(Scalar) == 8 ? "double" : "float", static_cast<long>(n), static_cast<long>(d), accurate, floor,
               accurate / floor);
@@ -44,10 +50,11 @@ double field_over_floor(Eigen::Index n, Eigen::Index d, int repeats) {
 
 int main(int argc, char** argv) {
   const int repeats = argc > 1 ? std::atoi(argv[1]) : 15;
+  std::ofstream values(argc > 2 ? argv[2] : "/dev/null");
   for (const Eigen::Index n : {4096, 16384}) {
     for (const Eigen::Index d : {64, 128}) {
-      field_over_floor<double>(n, d, repeats);
-      field_over_floor<float>(n, d, repeats);
+      field_over_floor<double>(n, d, repeats, values);
+      field_over_floor<float>(n, d, repeats, values);
     }
   }
 }

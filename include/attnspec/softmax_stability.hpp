@@ -199,7 +199,7 @@ inline std::vector<StabilityAtRank> a_priori_bounds(const Eigen::VectorXd& sigma
 }
 
 /// μ(k) = √rows·max_{i, l>k} |vectors_il| for k = 0..r (suffix maxima of the column maxima; μ(r) = 0).
-inline Eigen::VectorXd coherence_by_rank(const Eigen::MatrixXd& vectors) {
+inline Eigen::VectorXd coherence_by_rank(const Eigen::Ref<const Eigen::MatrixXd>& vectors) {
   const Eigen::Index r = vectors.cols();
   Eigen::VectorXd coherence = Eigen::VectorXd::Zero(r + 1);
   const double root_rows = std::sqrt(static_cast<double>(vectors.rows()));
@@ -327,10 +327,11 @@ class SoftmaxStabilityBound {
     m_causal = options.causal;
 
     const Eigen::Index n = m_field.rows(), m = m_field.cols(), dropped = field_options.drop_leading_keys;
-    const Eigen::MatrixXd q = m_field.queries().template cast<double>();
-    const Eigen::MatrixXd k = m_field.keys().template cast<double>();
-    const Eigen::MatrixXd u = m_field.left_singular_vectors().template cast<double>();
-    const Eigen::MatrixXd v = m_field.right_singular_vectors().template cast<double>();
+    // In double these refer to the field's own Q, K and vectors (no copy); from float they hold converted copies.
+    const detail::DoubleMatrixRef q = m_field.queries().template cast<double>();
+    const detail::DoubleMatrixRef k = m_field.keys().template cast<double>();
+    const detail::DoubleMatrixRef u = m_field.left_singular_vectors().template cast<double>();
+    const detail::DoubleMatrixRef v = m_field.right_singular_vectors().template cast<double>();
     const Eigen::VectorXd sigma = m_field.singular_values().template cast<double>();
     compute_key_leverage(k);
 
@@ -406,7 +407,7 @@ class SoftmaxStabilityBound {
     return requested;
   }
 
-  void compute_key_leverage(const Eigen::MatrixXd& keys) {
+  void compute_key_leverage(const detail::DoubleMatrixRef& keys) {
     const Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(keys);
     const Eigen::Index rank = qr.rank();
     const Eigen::MatrixXd basis = qr.householderQ() * Eigen::MatrixXd::Identity(keys.rows(), rank);

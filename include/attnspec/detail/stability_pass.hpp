@@ -49,14 +49,17 @@ struct StabilityPassResult : StabilityTotals {
   Eigen::MatrixXd row_certified_tv, row_measured_tv;
 };
 
+/// A double matrix the pass reads: the field's own storage when the field ran in double, a converted copy otherwise.
+using DoubleMatrixRef = Eigen::Ref<const Eigen::MatrixXd>;
+
 /// Inputs of the pass, all in double and with the kept keys only.
 struct StabilityPassInput {
-  const Eigen::MatrixXd* queries;  // n×d
-  const Eigen::MatrixXd* keys;     // m×d, as the field used them
+  const DoubleMatrixRef* queries;  // n×d
+  const DoubleMatrixRef* keys;     // m×d, as the field used them
   double scale;
-  const Eigen::MatrixXd* u;                                // n×r
+  const DoubleMatrixRef* u;                                // n×r
   const Eigen::VectorXd* sigma;                            // r
-  const Eigen::MatrixXd* v;                                // m×r
+  const DoubleMatrixRef* v;                                // m×r
   const Eigen::MatrixXd* values;                           // m×d_v or nullptr
   std::function<Eigen::Index(Eigen::Index)> visible_keys;  // row i sees keys [0, visible_keys(i))
   Eigen::VectorXd value_diameter;   // diameter of the values row i sees, per row (empty without values)
