@@ -2,7 +2,7 @@
 // by implicit-shift QR sweeps on the bidiagonal itself (Golub–Kahan, shifted as in LAPACK's bidiagonal QR).
 // Deflation is absolute (an entry at most ε·max|entry| counts as zero), which makes the result backward stable:
 // every value within a small multiple of ε·σ₁ of the exact one, the accuracy the kernel promises. Working on the
-// q×q bidiagonal costs about a quarter of the symmetric eigensolver on the 2q×2q Golub–Kahan tridiagonal.
+// q×q bidiagonal costs about a third of the symmetric eigensolver on the 2q×2q Golub–Kahan tridiagonal.
 #pragma once
 
 #include <Eigen/Core>

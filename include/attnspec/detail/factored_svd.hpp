@@ -21,7 +21,7 @@
 
 #include "bidiagonal_values.hpp"
 #include "checks.hpp"
-#include "level3.hpp"
+#include "gram_matrix.hpp"
 #include "parallel_for.hpp"
 #include "triangular_factor.hpp"
 

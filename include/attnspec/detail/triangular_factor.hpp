@@ -2,11 +2,11 @@
 // this is where the field and interaction-matrix spectra spend their time.
 //
 // CholeskyQR2 first: R₁ = chol(XᵀX), Q₁ = X·R₁⁻¹, R₂ = chol(Q₁ᵀQ₁), R = R₂·R₁. It is three level-3 passes over X
-// (SYRK, TRSM, SYRK, each run through GEMMs by level3.hpp; 1.5× the flops of one XᵀX product) and is as accurate as
-// Householder QR whenever Q₁ comes out nearly orthonormal, which it checks (‖Q₁ᵀQ₁ − I‖_F <= 1/2). When it cannot be
-// trusted — X too ill-conditioned (roughly κ(X) > ε^(-1/2): 1e8 in double, 3e3 in float), rank deficient, wider than
-// tall or all zero — blocked Householder QR takes over, so accuracy never depends on the route. Entries whose squares
-// would overflow or underflow are first rescaled by a power of two, for either route.
+// (SYRK, TRSM, SYRK, the SYRKs run through GEMMs by gram_matrix.hpp; 1.5× the flops of one XᵀX product) and is as
+// accurate as Householder QR whenever Q₁ comes out nearly orthonormal, which it checks (‖Q₁ᵀQ₁ − I‖_F <= 1/2). When it
+// cannot be trusted — X too ill-conditioned (roughly κ(X) > ε^(-1/2): 1e8 in double, 3e3 in float), rank deficient,
+// wider than tall or all zero — blocked Householder QR takes over, so accuracy never depends on the route. Entries
+// whose squares would overflow or underflow are first rescaled by a power of two, for either route.
 #pragma once
 
 #include <Eigen/Cholesky>
@@ -17,7 +17,7 @@
 #include <limits>
 
 #include "../algorithms.hpp"
-#include "level3.hpp"
+#include "gram_matrix.hpp"
 
 namespace attnspec::detail {
 
@@ -55,7 +55,7 @@ class TriangularFactor {
     for (Eigen::Index first = 0; first < n; first += kBlockRows) {
       const Eigen::Index rows = std::min(kBlockRows, n - first);
       m_block = x.middleRows(first, rows);
-      solve_upper_on_right<Scalar>(m_block, m_r1);
+      m_r1.template triangularView<Eigen::Upper>().template solveInPlace<Eigen::OnTheRight>(m_block);
       add_gram_lower<Scalar>(m_block, m_gram);
     }
     if (!nearly_identity(m_gram)) return false;
