@@ -2,7 +2,6 @@
 // XᵀX products of the same n×d shapes, as a plain GEMM and as Eigen's symmetric rank update) and, where it fits,
 // Eigen's dense SVD of the materialised n×n field.
 #include <benchmark/benchmark.h>
-#include <attnspec/detail/gram_matrix.hpp>
 #include <attnspec/logit_energy_field.hpp>
 
 #include <Eigen/SVD>
@@ -62,15 +61,6 @@ void BM_GramFloorSyrk(benchmark::State& state) {
   });
 }
 
-// The same two Gram matrices by attnspec's GEMM recursion (lower triangle only), the factor's own Gram kernel.
-template <typename Scalar>
-void BM_GramFloorRecursive(benchmark::State& state) {
-  time_gram_pair<Scalar>(state, [](const auto& x, auto& result) {
-    result.setZero();
-    attnspec::detail::add_gram_lower<Scalar>(x, result);
-  });
-}
-
 void BM_DenseSvdOfMaterialisedField(benchmark::State& state) {
   const Eigen::Index n = state.range(0), d = state.range(1);
   const Eigen::MatrixXd q = random_matrix(n, d, 1), k = random_matrix(n, d, 2);
@@ -108,7 +98,6 @@ BENCHMARK(BM_FieldSpectrum<double, kAccurate>)->Apply(field_shapes);
 BENCHMARK(BM_FieldSpectrum<double, kGram>)->Apply(field_shapes);
 BENCHMARK(BM_GramFloor<double>)->Apply(field_shapes);
 BENCHMARK(BM_GramFloorSyrk<double>)->Apply(field_shapes);
-BENCHMARK(BM_GramFloorRecursive<double>)->Apply(field_shapes);
 BENCHMARK(BM_FieldSpectrum<float, kAccurate>)->Apply(field_shapes);
 BENCHMARK(BM_FieldSpectrum<float, kGram>)->Apply(field_shapes);
 BENCHMARK(BM_GramFloor<float>)->Apply(field_shapes);

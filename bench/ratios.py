@@ -50,9 +50,6 @@ def main():
     section("The same against the floor as symmetric rank updates (SYRK):",
             ratio_rows(times, accurate, "BM_GramFloorSyrk<double>", "accurate (default)")
             + ratio_rows(times, gram, "BM_GramFloorSyrk<double>", "gram"))
-    section("The Gram kernels against the GEMM floor (attnspec's recursion, Eigen's rank update):",
-            ratio_rows(times, "BM_GramFloorRecursive<double>", "BM_GramFloor<double>", "recursion onto GEMM")
-            + ratio_rows(times, "BM_GramFloorSyrk<double>", "BM_GramFloor<double>", "Eigen rankUpdate"))
     section("Field spectrum, float, against the float GEMM floor:",
             ratio_rows(times, "BM_FieldSpectrum<float, kAccurate>", "BM_GramFloor<float>", "accurate (default)")
             + ratio_rows(times, "BM_FieldSpectrum<float, kGram>", "BM_GramFloor<float>", "gram (double accumulation)"))

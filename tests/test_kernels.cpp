@@ -1,8 +1,6 @@
-// The field kernel's building blocks against Eigen's plain products and Jacobi SVD: the GEMM-recursive Gram
-// matrix (detail/gram_matrix.hpp) at every width around the recursion's base, and the
-// bidiagonal QR sweeps (detail/bidiagonal_values.hpp) on structured and adversarial bidiagonals.
+// The field kernel's last step and its float route: the bidiagonal QR sweeps (detail/bidiagonal_values.hpp)
+// against Jacobi SVD on structured and adversarial bidiagonals, and float fields through Gram matrices in double.
 #include <attnspec/detail/bidiagonal_values.hpp>
-#include <attnspec/detail/gram_matrix.hpp>
 #include <attnspec/logit_energy_field.hpp>
 
 #include <cmath>
@@ -36,22 +34,6 @@ void require_bidiagonal_values(const VectorXd& diagonal, const VectorXd& upper) 
 }
 
 }  // namespace
-
-TEMPLATE_TEST_CASE("the GEMM-recursive Gram matrix equals the plain product", "[kernels]", float, double) {
-  using Scalar = TestType;
-  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
-  const double tolerance = std::is_same_v<Scalar, float> ? 2e-5 : 1e-13;
-  std::mt19937_64 rng(81);
-  for (const Index width : {1, 2, 15, 16, 17, 31, 33, 64, 100, 128}) {
-    INFO("width = " << width);
-    const Matrix x = gaussian(300, width, rng).cast<Scalar>();
-    Matrix gram = Matrix::Constant(width, width, Scalar(1));  // the kernel adds to what is there
-    attnspec::detail::add_gram_lower<Scalar>(x, gram);
-    const Matrix expected = (x.transpose() * x).array() + Scalar(1);
-    const Matrix lower_error = (gram - expected).template triangularView<Eigen::Lower>();
-    CHECK(lower_error.cwiseAbs().maxCoeff() <= tolerance * expected.cwiseAbs().maxCoeff());
-  }
-}
 
 TEST_CASE("bidiagonal QR sweeps match Jacobi SVD on structured and adversarial bidiagonals", "[kernels]") {
   std::mt19937_64 rng(82);

@@ -21,7 +21,6 @@
 
 #include "bidiagonal_values.hpp"
 #include "checks.hpp"
-#include "gram_matrix.hpp"
 #include "parallel_for.hpp"
 #include "triangular_factor.hpp"
 
@@ -109,12 +108,12 @@ class FactoredSvd {
   static void gram_in_double(const Matrix& x, Eigen::MatrixXd& gram, Eigen::MatrixXd& block) {
     gram.setZero(x.cols(), x.cols());
     if constexpr (std::is_same_v<Scalar, double>) {
-      add_gram_lower<double>(x, gram);
+      gram.selfadjointView<Eigen::Lower>().rankUpdate(x.transpose());
     } else {
       constexpr Eigen::Index kBlockRows = 1024;
       for (Eigen::Index first = 0; first < x.rows(); first += kBlockRows) {
         block = x.middleRows(first, std::min(kBlockRows, x.rows() - first)).template cast<double>();
-        add_gram_lower<double>(block, gram);
+        gram.selfadjointView<Eigen::Lower>().rankUpdate(block.transpose());
       }
     }
     gram.triangularView<Eigen::StrictlyUpper>() = gram.transpose();

@@ -2,7 +2,7 @@
 // this is where the field and interaction-matrix spectra spend their time.
 //
 // CholeskyQR2 first: R₁ = chol(XᵀX), Q₁ = X·R₁⁻¹, R₂ = chol(Q₁ᵀQ₁), R = R₂·R₁. It is three level-3 passes over X
-// (SYRK, TRSM, SYRK, the SYRKs run through GEMMs by gram_matrix.hpp; 1.5× the flops of one XᵀX product) and is as
+// (SYRK, TRSM, SYRK; 1.5× the flops of one XᵀX product) and is as
 // accurate as Householder QR whenever Q₁ comes out nearly orthonormal, which it checks (‖Q₁ᵀQ₁ − I‖_F <= 1/2). When it
 // cannot be trusted — X too ill-conditioned (roughly κ(X) > ε^(-1/2): 1e8 in double, 3e3 in float), rank deficient,
 // wider than tall or all zero — blocked Householder QR takes over, so accuracy never depends on the route. Entries
@@ -17,7 +17,6 @@
 #include <limits>
 
 #include "../algorithms.hpp"
-#include "gram_matrix.hpp"
 
 namespace attnspec::detail {
 
@@ -46,7 +45,7 @@ class TriangularFactor {
     if (n < d) return false;
 
     m_gram.setZero(d, d);
-    add_gram_lower<Scalar>(x, m_gram);
+    m_gram.template selfadjointView<Eigen::Lower>().rankUpdate(x.transpose());
     m_cholesky.compute(m_gram);
     if (m_cholesky.info() != Eigen::Success) return false;
     m_r1 = m_cholesky.matrixU();
@@ -56,7 +55,7 @@ class TriangularFactor {
       const Eigen::Index rows = std::min(kBlockRows, n - first);
       m_block = x.middleRows(first, rows);
       m_r1.template triangularView<Eigen::Upper>().template solveInPlace<Eigen::OnTheRight>(m_block);
-      add_gram_lower<Scalar>(m_block, m_gram);
+      m_gram.template selfadjointView<Eigen::Lower>().rankUpdate(m_block.transpose());
     }
     if (!nearly_identity(m_gram)) return false;
     m_cholesky.compute(m_gram);
