@@ -1,10 +1,11 @@
-// The MPI the command-line analysis uses under mpirun or srun: this process's rank, and the two collectives it
-// needs (one report's text from every rank to rank 0, and one flag from rank 0 to every rank).
+// The MPI the command-line examples use under mpirun or srun: this process's rank, and the collectives they need
+// (one report's text or one list of numbers from every rank to rank 0, and one flag from rank 0 to every rank).
 #pragma once
 
 #include <mpi.h>
 
 #include <climits>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -44,6 +45,19 @@ class MpiRanks {
       texts.push_back(all.substr(static_cast<std::size_t>(offsets[r]), static_cast<std::size_t>(lengths[r])));
     }
     return texts;
+  }
+
+  /// Every rank's numbers, in rank order, on rank 0 (an empty list elsewhere); they travel as bytes, so they
+  /// arrive bit for bit.
+  std::vector<std::vector<double>> gather(const std::vector<double>& mine) const {
+    std::string bytes(mine.size() * sizeof(double), '\0');
+    if (!mine.empty()) std::memcpy(bytes.data(), mine.data(), bytes.size());
+    std::vector<std::vector<double>> all;
+    for (const std::string& text : gather(bytes)) {
+      std::vector<double>& values = all.emplace_back(text.size() / sizeof(double));
+      if (!values.empty()) std::memcpy(values.data(), text.data(), text.size());
+    }
+    return all;
   }
 
   /// Rank 0's `value`, on every rank.

@@ -1,6 +1,8 @@
 // How much does attention change if a head's logit energy field is cut to rank k? One synthetic head (token
 // states on a few directions, like text), every rank at once: the a priori routes, the certificate and the truth.
 // Usage: stability_calculator [tokens] [head_dim] [causal 0|1]
+// Built as stability_calculator_mpi and run under mpirun -n N (or srun), each rank computes every N-th block of
+// rows of the pass (StabilityOptions::share) and rank 0 completes and prints exactly what one process prints.
 #include <attnspec/attnspec.hpp>
 
 #include <cstdio>
@@ -9,6 +11,9 @@
 #include <random>
 
 #include "command_line.hpp"
+#ifdef ATTNSPEC_EXAMPLES_MPI
+#include "mpi_ranks.hpp"
+#endif
 
 int main(int argc, char** argv) {
   // argv[i] as a positive whole number, or `fallback` when absent; anything else is a usage error.
@@ -47,7 +52,16 @@ int main(int argc, char** argv) {
 
   attnspec::StabilityOptions options;
   options.causal = causal;
+#ifdef ATTNSPEC_EXAMPLES_MPI
+  const MpiRanks ranks(argc, argv);
+  options.share = {static_cast<std::size_t>(ranks.rank()), static_cast<std::size_t>(ranks.size())};
+  attnspec::SoftmaxStabilityBound<double> bound(q, k, v, options);
+  const std::vector<std::vector<double>> shares = ranks.gather(bound.share_totals());
+  if (ranks.rank() != 0) return 0;
+  bound.complete_shares(shares);
+#else
   const attnspec::SoftmaxStabilityBound<double> bound(q, k, v, options);
+#endif
   const attnspec::SpectrumStats<double> stats(bound.field().singular_values());
 
   std::printf("n = m = %ld, d = %ld, %s; field k@0.9 = %ld, key coherence %.2f\n", static_cast<long>(tokens),

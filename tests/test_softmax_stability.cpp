@@ -1,7 +1,13 @@
+#include <attnspec/io/report_fields.hpp>
 #include <attnspec/softmax_stability.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
 
 #include "test_support.hpp"
 
@@ -429,4 +435,68 @@ TEST_CASE("one object for many heads: default construction, compute() again, no 
   require_invalid_argument([&] { bound.compute(q1, k1, gaussian(19, 3, rng), options); }, {"V (19x3)", "K is 20x6"});
   CHECK(bound.field().rows() == 30);  // still the second head's results
   CHECK(bound.at_rank(3).certified_max_tv == fresh_second.at_rank(3).certified_max_tv);
+}
+
+namespace {
+
+// Every number of every evaluated rank, nullopt as NaN, for comparisons bit by bit.
+std::vector<double> every_value(const std::vector<attnspec::StabilityAtRank>& ranks) {
+  std::vector<double> values;
+  auto add = [&](const char*, const auto& value, const char*) {
+    using Value = std::decay_t<decltype(value)>;
+    if constexpr (std::is_same_v<Value, std::optional<double>>) {
+      values.push_back(value.value_or(std::numeric_limits<double>::quiet_NaN()));
+    } else {
+      values.push_back(static_cast<double>(value));
+    }
+  };
+  for (const auto& at : ranks) attnspec::io::Record<attnspec::StabilityAtRank>::fields(at, add);
+  return values;
+}
+
+}  // namespace
+
+TEST_CASE("a pass split into shares completes to the bits of one process", "[stability][shares]") {
+  std::mt19937_64 rng(2027);
+  const MatrixXd q = gaussian(150, 12, rng), k = gaussian(150, 12, rng), v = gaussian(150, 5, rng);
+  StabilityOptions options;
+  options.causal = true;
+  options.block_rows = 16;  // ten blocks, the last one ragged
+  options.threads = 2;
+  const SoftmaxStabilityBound<double> whole(q, k, v, options);
+  const std::vector<double> expected = every_value(whole.ranks());
+  for (const std::size_t count : {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{13}}) {
+    INFO("shares: " << count);
+    std::vector<SoftmaxStabilityBound<double>> parts;
+    std::vector<std::vector<double>> totals;
+    for (std::size_t index = 0; index < count; ++index) {
+      options.share = {index, count};
+      parts.emplace_back(q, k, v, options);
+      totals.push_back(parts.back().share_totals());
+    }
+    SoftmaxStabilityBound<double>& last = parts.back();  // any share can complete; here the last one
+    if (count > 1) {
+      require_invalid_argument([&] { (void)last.at_rank(1); },
+                               {"share " + std::to_string(count - 1), "complete_shares"});
+    }
+    last.complete_shares(totals);
+    const std::vector<double> got = every_value(last.ranks());
+    REQUIRE(got.size() == expected.size());
+    CHECK(std::memcmp(got.data(), expected.data(), got.size() * sizeof(double)) == 0);
+    CHECK(last.min_rank(0.05) == whole.min_rank(0.05));
+  }
+
+  options.share = {0, 2};
+  SoftmaxStabilityBound<double> half(q, k, v, options);
+  require_invalid_argument([&] { half.complete_shares({half.share_totals()}); }, {"split into 2 shares, but 1"});
+  require_invalid_argument(
+      [&] {
+        half.complete_shares({half.share_totals(), {1.0, 2.0}});
+      },
+      {"share 1 of 2 holds 2 values"});
+  options.share = {2, 2};
+  require_invalid_argument([&] { SoftmaxStabilityBound<double>(q, k, options); }, {"share 2 of 2 does not exist"});
+  options.share = {0, 2};
+  options.keep_row_values = true;
+  require_invalid_argument([&] { SoftmaxStabilityBound<double>(q, k, options); }, {"keep_row_values"});
 }

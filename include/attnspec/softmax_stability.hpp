@@ -209,6 +209,15 @@ inline Eigen::VectorXd coherence_by_rank(const Eigen::Ref<const Eigen::MatrixXd>
   return coherence;
 }
 
+/// A share of one head's stability pass, to split it across processes (MPI ranks, job-array tasks): the blocks of
+/// block_rows rows numbered b = index, index + count, index + 2·count, ... Each process computes its share with
+/// the same options otherwise; SoftmaxStabilityBound::share_totals() is what it sends, and complete_shares() on
+/// any one of them, given every share's totals, gives the same bits as one process computing every block.
+struct StabilityShare {
+  std::size_t index = 0;
+  std::size_t count = 1;
+};
+
 /// Options of the stability calculator.
 struct StabilityOptions {
   FieldOptions field;            ///< the field's definition (scale, centring, sink keys); vectors are always kept
@@ -222,6 +231,8 @@ struct StabilityOptions {
   std::vector<Eigen::Index> ranks;
   /// Also evaluate, for each τ here, the field's k@τ (SpectrumStats::rank_at), known only once its spectrum is.
   std::vector<double> ranks_at_variance;
+  /// The row blocks this call computes; with count > 1 the results wait for complete_shares().
+  StabilityShare share;
 };
 
 /// The softmax-stability calculator for one head: at_rank(k) for every k = 0..r, min_rank(ε). Shaped like
@@ -278,6 +289,7 @@ class SoftmaxStabilityBound {
   /// All bounds and measurements at rank k.
   const StabilityAtRank& at_rank(Eigen::Index k) const {
     constexpr const char* function = "SoftmaxStabilityBound::at_rank";
+    require_complete(function);
     if (k < 0 || k > max_rank()) {
       detail::throw_invalid_argument(function, "k = ", k, " is out of range [0, ", max_rank(), "]");
     }
@@ -288,11 +300,51 @@ class SoftmaxStabilityBound {
     return *found;
   }
   /// The evaluated ranks, ascending.
-  const std::vector<StabilityAtRank>& ranks() const { return m_ranks; }
+  const std::vector<StabilityAtRank>& ranks() const {
+    require_complete("SoftmaxStabilityBound::ranks");
+    return m_ranks;
+  }
 
   /// The smallest evaluated k whose `target` (by default the certified worst-row TV) is <= ε, for ε in (0, 1).
   Eigen::Index min_rank(double epsilon, StabilityTarget target = StabilityTarget::certified_max_tv) const {
+    require_complete("SoftmaxStabilityBound::min_rank");
     return attnspec::min_rank(m_ranks, epsilon, target);
+  }
+
+  /// The share of the pass this object computed (StabilityOptions::share).
+  const StabilityShare& share() const { return m_share; }
+  /// This share's block totals, in block order, as plain doubles: what a process sends to the one that completes.
+  std::vector<double> share_totals() const {
+    std::vector<double> out;
+    for (detail::StabilityTotals block : m_share_blocks) block.append_to(out);
+    return out;
+  }
+  /// Merges every share's share_totals() (shares[i] from share i of share().count, this object's own included) in
+  /// row-block order and finishes the bounds: the same bits as one process computing every block.
+  SoftmaxStabilityBound& complete_shares(const std::vector<std::vector<double>>& shares) {
+    constexpr const char* function = "SoftmaxStabilityBound::complete_shares";
+    if (shares.size() != m_share.count) {
+      detail::throw_invalid_argument(function, "this head's pass was split into ", m_share.count, " shares, but ",
+                                     shares.size(), " were given");
+    }
+    const auto rank_count = static_cast<Eigen::Index>(m_evaluated.size());
+    const std::size_t per_block = detail::StabilityTotals::values_per_block(rank_count);
+    const std::size_t blocks = detail::stability_block_count(m_field.rows(), m_block_rows);
+    for (std::size_t s = 0; s < shares.size(); ++s) {
+      const std::size_t expected = detail::blocks_in_share(blocks, s, shares.size()) * per_block;
+      if (shares[s].size() != expected) {
+        detail::throw_invalid_argument(function, "share ", s, " of ", shares.size(), " holds ", shares[s].size(),
+                                       " values; a share of this head's pass (", blocks, " blocks of ", rank_count,
+                                       " ranks) holds ", expected);
+      }
+    }
+    std::vector<detail::StabilityTotals> in_order;
+    for (std::size_t b = 0; b < blocks; ++b) {
+      const double* block = shares[b % shares.size()].data() + (b / shares.size()) * per_block;
+      in_order.push_back(detail::StabilityTotals::read_from(block, rank_count));
+    }
+    finish(detail::merge_in_block_order(in_order, rank_count));
+    return *this;
   }
 
   const LogitEnergyField<Scalar>& field() const { return m_field; }
@@ -316,6 +368,16 @@ class SoftmaxStabilityBound {
     if (options.delocalisation_c && !(std::isfinite(*options.delocalisation_c) && *options.delocalisation_c >= 1)) {
       detail::throw_invalid_argument(function, "delocalisation_c = ", *options.delocalisation_c,
                                      " must be finite and >= 1");
+    }
+    if (options.share.count == 0 || options.share.index >= options.share.count) {
+      detail::throw_invalid_argument(function, "share ", options.share.index, " of ", options.share.count,
+                                     " does not exist: count must be >= 1 and index < count");
+    }
+    if (options.share.count > 1 && options.keep_row_values) {
+      detail::throw_invalid_argument(function,
+                                     "keep_row_values needs every row in one process; it cannot be "
+                                     "combined with share.count = ",
+                                     options.share.count);
     }
     if (options.causal && queries.rows() != keys.rows()) {
       detail::throw_invalid_argument(function, "a causal mask needs one query per key, but Q is ",
@@ -356,18 +418,43 @@ class SoftmaxStabilityBound {
       for (const double tau : options.ranks_at_variance) requested.push_back(stats.rank_at(tau));
     }
     // An empty request means every rank, unless ranks were asked for only through ranks_at_variance.
-    const std::vector<Eigen::Index> evaluated = ranks_to_evaluate(requested, sigma.size());
-    m_pass = detail::run_stability_pass({&q, &k, m_field.scale(), &u, &sigma, &v, kept_values ? &*kept_values : nullptr,
-                                         visible_keys, row_diameter, evaluated, options.block_rows,
-                                         options.keep_row_values, options.threads});
-
-    const std::vector<StabilityAtRank> every_rank =
-        a_priori_bounds(sigma, n, m, coherence_by_rank(u), coherence_by_rank(v));
+    m_evaluated = ranks_to_evaluate(requested, sigma.size());
+    m_share = options.share;
+    m_block_rows = options.block_rows;
+    m_delocalisation_c = options.delocalisation_c;
+    m_output_diameter = values ? std::optional<double>(full_diameter) : std::nullopt;
+    m_every_rank = a_priori_bounds(sigma, n, m, coherence_by_rank(u), coherence_by_rank(v));
+    detail::StabilityPassInput pass{&q,
+                                    &k,
+                                    m_field.scale(),
+                                    &u,
+                                    &sigma,
+                                    &v,
+                                    kept_values ? &*kept_values : nullptr,
+                                    visible_keys,
+                                    row_diameter,
+                                    m_evaluated,
+                                    options.block_rows,
+                                    options.keep_row_values,
+                                    options.threads,
+                                    m_share.index,
+                                    m_share.count};
+    m_share_blocks = detail::run_stability_share(pass, m_pass);
     m_ranks.clear();
-    for (Eigen::Index l = 0; l < static_cast<Eigen::Index>(evaluated.size()); ++l) {
-      StabilityAtRank& at = m_ranks.emplace_back(every_rank[static_cast<size_t>(evaluated[static_cast<size_t>(l)])]);
+    if (m_share.count == 1)
+      finish(detail::merge_in_block_order(m_share_blocks, static_cast<Eigen::Index>(m_evaluated.size())));
+  }
+
+  // The per-rank results from the merged totals of every block of the pass.
+  void finish(const detail::StabilityTotals& totals) {
+    static_cast<detail::StabilityTotals&>(m_pass) = totals;
+    const Eigen::Index n = m_field.rows(), m = m_field.cols();
+    m_ranks.clear();
+    for (Eigen::Index l = 0; l < static_cast<Eigen::Index>(m_evaluated.size()); ++l) {
+      StabilityAtRank& at =
+          m_ranks.emplace_back(m_every_rank[static_cast<size_t>(m_evaluated[static_cast<size_t>(l)])]);
       // Measured c = ‖R‖_max·√(nm)/‖R‖_F makes Theorem 8's hypothesis hold exactly; R = 0 gives c = 1.
-      at.delocalisation_c = options.delocalisation_c.value_or(
+      at.delocalisation_c = m_delocalisation_c.value_or(
           at.tail_energy > 0
               ? std::max(1.0, m_pass.max_abs_residual(l) * std::sqrt(double(n) * double(m)) / std::sqrt(at.tail_energy))
               : 1.0);
@@ -382,8 +469,8 @@ class SoftmaxStabilityBound {
       at.measured_mean_kl_forward = m_pass.measured_sum_kl_forward(l) / double(n);
       at.measured_mean_kl_reverse = m_pass.measured_sum_kl_reverse(l) / double(n);
       at.measured_max_abs_residual = m_pass.max_abs_residual(l);
-      if (values) {
-        at.a_priori_output_error = output_bound(at.a_priori_max_tv, full_diameter);
+      if (m_output_diameter) {
+        at.a_priori_output_error = output_bound(at.a_priori_max_tv, *m_output_diameter);
         at.certified_output_error = m_pass.certified_max_output(l);
         at.measured_output_error = m_pass.measured_max_output(l);
       }
@@ -415,10 +502,25 @@ class SoftmaxStabilityBound {
     m_key_coherence = rank == 0 ? 0.0 : m_key_leverage.maxCoeff() * double(keys.rows()) / double(keys.cols());
   }
 
+  void require_complete(const char* function) const {
+    if (m_ranks.empty() && !m_evaluated.empty()) {
+      detail::throw_invalid_argument(function, "this object holds share ", m_share.index, " of ", m_share.count,
+                                     " of the pass; complete_shares() merges them first");
+    }
+  }
+
   LogitEnergyField<Scalar> m_field;
   bool m_causal = false;
   detail::StabilityPassResult m_pass;
   std::vector<StabilityAtRank> m_ranks;
+  // What completing a split pass needs: the share, the block size, the evaluated ranks and their a priori bounds,
+  // this share's block totals, and the options that turn totals into bounds.
+  StabilityShare m_share;
+  Eigen::Index m_block_rows = 64;
+  std::vector<Eigen::Index> m_evaluated;
+  std::vector<StabilityAtRank> m_every_rank;
+  std::vector<detail::StabilityTotals> m_share_blocks;
+  std::optional<double> m_delocalisation_c, m_output_diameter;
   Eigen::VectorXd m_key_leverage;
   double m_key_coherence = 0;
 };

@@ -36,6 +36,26 @@ struct StabilityTotals {
   std::array<Eigen::VectorXd*, 4> sums() {
     return {&certified_sum_tv, &measured_sum_tv, &measured_sum_kl_forward, &measured_sum_kl_reverse};
   }
+  /// The values, maxima then sums, rank by rank: how a share of the pass travels between processes.
+  void append_to(std::vector<double>& out) {
+    for (Eigen::VectorXd* per_rank : maxima())
+      out.insert(out.end(), per_rank->data(), per_rank->data() + per_rank->size());
+    for (Eigen::VectorXd* per_rank : sums())
+      out.insert(out.end(), per_rank->data(), per_rank->data() + per_rank->size());
+  }
+  /// Reads what append_to wrote, from `in`, which holds at least values_per_block(rank_count) values.
+  static StabilityTotals read_from(const double* in, Eigen::Index rank_count) {
+    StabilityTotals totals;
+    auto next = [&](Eigen::VectorXd* per_rank) {
+      *per_rank = Eigen::Map<const Eigen::VectorXd>(in, rank_count);
+      in += rank_count;
+    };
+    for (Eigen::VectorXd* per_rank : totals.maxima()) next(per_rank);
+    for (Eigen::VectorXd* per_rank : totals.sums()) next(per_rank);
+    return totals;
+  }
+  static std::size_t values_per_block(Eigen::Index rank_count) { return 12 * static_cast<std::size_t>(rank_count); }
+
   void merge(StabilityTotals& block) {
     const auto into_max = maxima(), from_max = block.maxima();
     for (std::size_t i = 0; i < into_max.size(); ++i) *into_max[i] = into_max[i]->cwiseMax(*from_max[i]);
@@ -67,7 +87,25 @@ struct StabilityPassInput {
   Eigen::Index block_rows;
   bool keep_rows;
   unsigned threads;  // blocks of rows run concurrently
+  // The blocks this call computes: share_index, share_index + share_count, ... (all of them by default).
+  std::size_t share_index = 0, share_count = 1;
 };
+
+inline std::size_t stability_block_count(Eigen::Index rows, Eigen::Index block_rows) {
+  return static_cast<std::size_t>((rows + block_rows - 1) / block_rows);
+}
+
+/// How many of `blocks` blocks share `index` of `count` holds.
+inline std::size_t blocks_in_share(std::size_t blocks, std::size_t index, std::size_t count) {
+  return blocks > index ? (blocks - index + count - 1) / count : 0;
+}
+
+/// Block totals merged in block order: the same bits whichever threads or processes computed the blocks.
+inline StabilityTotals merge_in_block_order(std::vector<StabilityTotals>& blocks, Eigen::Index rank_count) {
+  StabilityTotals total(rank_count);
+  for (StabilityTotals& block : blocks) total.merge(block);
+  return total;
+}
 
 /// Diameter of {v_0, ..., v_{c−1}} for every prefix length c = 0..m; O(m²·d_v), computed pairwise (not through a
 /// Gram matrix, whose cancellation could make the diameter, and so a bound, too small).
@@ -171,24 +209,22 @@ inline StabilityTotals run_stability_block(const StabilityPassInput& in, Eigen::
   return out;
 }
 
-inline StabilityPassResult run_stability_pass(const StabilityPassInput& in) {
+/// The totals of this share's blocks, each its own, in block order; per-row values go into `rows` when kept.
+inline std::vector<StabilityTotals> run_stability_share(const StabilityPassInput& in, StabilityPassResult& rows) {
   const Eigen::Index n = in.queries->rows();
   const auto rank_count = static_cast<Eigen::Index>(in.ranks.size());
-  StabilityPassResult result;
   if (in.keep_rows) {
-    result.row_certified_tv.setZero(n, rank_count);
-    result.row_measured_tv.setZero(n, rank_count);
+    rows.row_certified_tv.setZero(n, rank_count);
+    rows.row_measured_tv.setZero(n, rank_count);
   }
-  const Eigen::Index blocks = (n + in.block_rows - 1) / in.block_rows;
-  std::vector<StabilityTotals> partials(static_cast<std::size_t>(blocks));
+  const std::size_t blocks = stability_block_count(n, in.block_rows);
+  std::vector<StabilityTotals> partials(blocks_in_share(blocks, in.share_index, in.share_count));
   std::atomic<bool> stop{false};
-  parallel_for(partials.size(), in.threads, stop, [&](std::size_t block) {
-    const Eigen::Index first = static_cast<Eigen::Index>(block) * in.block_rows;
-    partials[block] = run_stability_block(in, first, std::min(in.block_rows, n - first), result);
+  parallel_for(partials.size(), in.threads, stop, [&](std::size_t slot) {
+    const auto first = static_cast<Eigen::Index>(in.share_index + slot * in.share_count) * in.block_rows;
+    partials[slot] = run_stability_block(in, first, std::min(in.block_rows, n - first), rows);
   });
-  static_cast<StabilityTotals&>(result) = StabilityTotals(rank_count);
-  for (auto& partial : partials) result.merge(partial);
-  return result;
+  return partials;
 }
 
 }  // namespace attnspec::detail
