@@ -441,8 +441,9 @@ class SoftmaxStabilityBound {
                                     m_share.count};
     m_share_blocks = detail::run_stability_share(pass, m_pass);
     m_ranks.clear();
-    if (m_share.count == 1)
+    if (m_share.count == 1) {
       finish(detail::merge_in_block_order(m_share_blocks, static_cast<Eigen::Index>(m_evaluated.size())));
+    }
   }
 
   // The per-rank results from the merged totals of every block of the pass.
