@@ -129,17 +129,18 @@ class TensorView {
         m_name(std::move(name)) {
     constexpr const char* function = "TensorView";
     element_size(type);  // rejects values outside the enum
-    if (m_strides.empty()) m_strides = row_major_strides(m_shape);
-    if (m_strides.size() != m_shape.size()) {
-      detail::throw_invalid_argument(function, m_name, ": ", m_shape.size(), " dimensions but ", m_strides.size(),
-                                     " strides");
-    }
+    // The shape first: the default strides are products of its extents.
     for (const Eigen::Index extent : m_shape) {
       if (extent < 0) detail::throw_invalid_argument(function, m_name, ": negative extent ", extent);
     }
     constexpr std::uint64_t max_span = std::uint64_t{1} << 62;
     if (detail::nonzero_extent_product(m_shape, max_span) > max_span) {
       detail::throw_invalid_argument(function, m_name, ": shape ", shape_text(), " spans more than 2^62 elements");
+    }
+    if (m_strides.empty()) m_strides = row_major_strides(m_shape);
+    if (m_strides.size() != m_shape.size()) {
+      detail::throw_invalid_argument(function, m_name, ": ", m_shape.size(), " dimensions but ", m_strides.size(),
+                                     " strides");
     }
     if (m_data == nullptr && size() > 0) detail::throw_invalid_argument(function, m_name, ": null data");
   }
