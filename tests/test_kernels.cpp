@@ -1,10 +1,15 @@
-// The field kernel's last step and its float route: the bidiagonal QR sweeps (detail/bidiagonal_values.hpp)
-// against Jacobi SVD on structured and adversarial bidiagonals, and float fields through Gram matrices in double.
+// The kernels under the field and the stability pass: the bidiagonal QR sweeps (detail/bidiagonal_values.hpp)
+// against Jacobi SVD on structured and adversarial bidiagonals, float fields through Gram matrices in double, and the
+// residual's row extremes at every rank (detail/residual_extremes.hpp) against dense residuals.
 #include <attnspec/detail/bidiagonal_values.hpp>
+#include <attnspec/detail/residual_extremes.hpp>
 #include <attnspec/logit_energy_field.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <numeric>
+#include <vector>
 
 #include "test_support.hpp"
 
@@ -82,4 +87,92 @@ TEST_CASE("float fields take the Gram route in double, and CholeskyQR2 where a G
   attnspec::FieldOptions with_vectors;
   with_vectors.compute_vectors = true;
   CHECK(attnspec::LogitEnergyField<float>(q, k, with_vectors).query_route() != attnspec::FactorRoute::gram);
+}
+
+namespace {
+
+// max and min of each row of R_k = W[:, k:]·V[:, k:]ᵀ over its first visible(i) entries, formed densely.
+attnspec::detail::ResidualExtremes dense_extremes(const MatrixXd& w, const MatrixXd& v, const std::vector<Index>& ranks,
+                                                  const std::vector<Index>& visible) {
+  const Index n = w.rows(), r = w.cols();
+  attnspec::detail::ResidualExtremes out;
+  out.max.setConstant(n, Index(ranks.size()), -std::numeric_limits<double>::infinity());
+  out.min.setConstant(n, Index(ranks.size()), std::numeric_limits<double>::infinity());
+  for (std::size_t slot = 0; slot < ranks.size(); ++slot) {
+    const Index k = ranks[slot];
+    const MatrixXd residual = w.rightCols(r - k) * v.rightCols(r - k).transpose();
+    for (Index i = 0; i < n; ++i) {
+      if (visible[std::size_t(i)] == 0) continue;
+      out.max(i, Index(slot)) = residual.row(i).head(visible[std::size_t(i)]).maxCoeff();
+      out.min(i, Index(slot)) = residual.row(i).head(visible[std::size_t(i)]).minCoeff();
+    }
+  }
+  return out;
+}
+
+bool same_bits(const MatrixXd& a, const MatrixXd& b) {
+  return a.rows() == b.rows() && a.cols() == b.cols() &&
+         std::memcmp(a.data(), b.data(), sizeof(double) * std::size_t(a.size())) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("the residual's row extremes at every rank match dense residuals across tiles, prefixes and rank subsets",
+          "[kernels]") {
+  std::mt19937_64 rng(83);
+  using attnspec::detail::residual_extremes;
+  struct Case {
+    Index n, m, r;
+    const char* visibility;  // every key, a causal prefix, or a count drawn per row (not monotone)
+    double magnitude;
+  };
+  // Key counts around the 8-entry chunks and the 512-key tiles; row counts around the 8-row tiles; entries from
+  // 1e-150 to 1e150 (the kernel must neither underflow to a false zero oscillation nor overflow).
+  for (const Case& c : {Case{1, 1, 1, "all", 1.0}, Case{9, 7, 3, "all", 1.0}, Case{8, 8, 2, "causal", 1.0},
+                        Case{17, 513, 5, "causal", 1.0}, Case{21, 1100, 4, "drawn", 1e150},
+                        Case{5, 512, 6, "all", 1e-150}, Case{40, 1031, 7, "drawn", 1.0},
+                        Case{12, 1536, 3, "causal", 3.0}}) {
+    INFO("n = " << c.n << ", m = " << c.m << ", r = " << c.r << ", " << c.visibility << ", scale " << c.magnitude);
+    const MatrixXd w = c.magnitude * gaussian(c.n, c.r, rng), v = gaussian(c.m, c.r, rng);
+    std::vector<Index> visible(std::size_t(c.n), c.m);
+    std::uniform_int_distribution<Index> drawn(0, c.m);
+    for (Index i = 0; i < c.n; ++i) {
+      if (std::string(c.visibility) == "causal") visible[std::size_t(i)] = std::min(c.m, (i + 1) * c.m / c.n);
+      if (std::string(c.visibility) == "drawn") visible[std::size_t(i)] = drawn(rng);
+    }
+    const auto sees = [&](Index row) { return visible[std::size_t(row)]; };
+    std::vector<Index> every(std::size_t(c.r + 1));
+    std::iota(every.begin(), every.end(), Index{0});
+    const auto got = residual_extremes(w, v, every, 0, sees);
+    const auto expected = dense_extremes(w, v, every, visible);
+    // Each entry is a sum of at most r products; two summation orders differ by about r·ε of the terms' size.
+    const double tolerance = 1e-14 * double(c.r) * c.magnitude * 30;
+    for (Index i = 0; i < c.n; ++i) {
+      for (Index slot = 0; slot <= c.r; ++slot) {
+        if (visible[std::size_t(i)] == 0) {
+          REQUIRE(got.max(i, slot) == -std::numeric_limits<double>::infinity());
+          continue;
+        }
+        REQUIRE(std::abs(got.max(i, slot) - expected.max(i, slot)) <= tolerance);
+        REQUIRE(std::abs(got.min(i, slot) - expected.min(i, slot)) <= tolerance);
+      }
+    }
+    if (c.magnitude == 1e-150) CHECK(got.max(0, 0) - got.min(0, 0) > 1e-152);  // tiny, not flushed to zero
+    // R_r = 0 exactly.
+    CHECK((got.max.col(c.r).array() <= 0).all());
+    // A subset of ranks gives the same bits as the full sweep's columns, and rows computed on their own (another
+    // block, thread or process) the same bits as rows computed together.
+    std::vector<Index> some;
+    for (Index k = 0; k <= c.r; k += 2) some.push_back(k);
+    const auto subset = residual_extremes(w, v, some, 0, sees);
+    for (std::size_t slot = 0; slot < some.size(); ++slot) {
+      CHECK(same_bits(subset.max.col(Index(slot)), got.max.col(some[slot])));
+      CHECK(same_bits(subset.min.col(Index(slot)), got.min.col(some[slot])));
+    }
+    const Index split = c.n / 2;
+    const MatrixXd tail_w = w.bottomRows(c.n - split);
+    const auto tail = residual_extremes(tail_w, v, every, split, sees);
+    CHECK(same_bits(tail.max, got.max.bottomRows(c.n - split)));
+    CHECK(same_bits(tail.min, got.min.bottomRows(c.n - split)));
+  }
 }

@@ -364,6 +364,109 @@ TEST_CASE("evaluating chosen ranks gives the full table's entries at those ranks
   require_invalid_argument([&] { SoftmaxStabilityBound<double> b(q, k, chosen); }, {"ranks", "k = 17", "[0, 16]"});
 }
 
+TEST_CASE("the certificate alone, and the change measured at chosen ranks only", "[stability]") {
+  std::mt19937_64 rng(22);
+  const MatrixXd q = low_rank_plus_noise(90, 12, 3, 0.1, rng), k = low_rank_plus_noise(90, 12, 3, 0.1, rng);
+  const MatrixXd v = gaussian(90, 4, rng);
+  StabilityOptions every;
+  every.causal = true;
+  every.keep_row_values = true;
+  every.block_rows = 13;
+  const SoftmaxStabilityBound<double> full(q, k, v, every);
+
+  StabilityOptions certificate = every;
+  certificate.measured_ranks = std::vector<Index>{};
+  const SoftmaxStabilityBound<double> certified(q, k, v, certificate);
+  StabilityOptions some = every;
+  some.measured_ranks = std::vector<Index>{7, 2, 2};
+  const SoftmaxStabilityBound<double> measured(q, k, v, some);
+  REQUIRE(certified.ranks().size() == full.ranks().size());
+  REQUIRE(measured.ranks().size() == full.ranks().size());
+  for (const auto& at : full.ranks()) {
+    INFO("k = " << at.k);
+    const auto &alone = certified.at_rank(at.k), &partly = measured.at_rank(at.k);
+    // The certificate, the a priori bounds and the residual's size do not depend on what is measured: same bits.
+    for (const auto* other : {&alone, &partly}) {
+      CHECK(other->certified_max_tv == at.certified_max_tv);
+      CHECK(other->certified_mean_tv == at.certified_mean_tv);
+      CHECK(other->certified_max_kl == at.certified_max_kl);
+      CHECK(*other->certified_output_error == *at.certified_output_error);
+      CHECK(other->measured_max_abs_residual == at.measured_max_abs_residual);
+      CHECK(other->delocalisation_max_tv == at.delocalisation_max_tv);
+      CHECK(other->a_priori_max_tv == at.a_priori_max_tv);
+    }
+    CHECK(at.measured);
+    CHECK(!alone.measured);
+    CHECK(std::isnan(alone.measured_max_tv));
+    CHECK(std::isnan(alone.measured_mean_kl_reverse));
+    CHECK(std::isnan(*alone.measured_output_error));
+    CHECK(partly.measured == (at.k == 2 || at.k == 7));
+    if (partly.measured) {
+      CHECK(partly.measured_max_tv == Approx(at.measured_max_tv).margin(1e-13));
+      CHECK(partly.measured_mean_kl_forward == Approx(at.measured_mean_kl_forward).margin(1e-13));
+      CHECK(*partly.measured_output_error == Approx(*at.measured_output_error).margin(1e-12));
+      CHECK((measured.row_measured_tv().col(at.k) - full.row_measured_tv().col(at.k)).cwiseAbs().maxCoeff() <= 1e-13);
+    } else {
+      CHECK(std::isnan(partly.measured_mean_tv));
+      CHECK(measured.row_measured_tv().col(at.k).array().isNaN().all());
+    }
+  }
+  CHECK(certified.row_certified_tv() == full.row_certified_tv());
+  CHECK(certified.row_measured_tv().array().isNaN().all());
+  // min_rank: a measured target looks at the measured ranks; with none measured it says so.
+  CHECK(certified.min_rank(0.1) == full.min_rank(0.1));
+  require_invalid_argument([&] { (void)certified.min_rank(0.1, StabilityTarget::measured_max_tv); },
+                           {"min_rank", "measured_max_tv", "measured no rank"});
+  CHECK(measured.min_rank(0.999, StabilityTarget::measured_mean_tv) == 2);
+
+  // Measured ranks are evaluated too, next to StabilityOptions::ranks.
+  StabilityOptions chosen = every;
+  chosen.ranks = {5};
+  chosen.measured_ranks = std::vector<Index>{9};
+  const SoftmaxStabilityBound<double> two(q, k, chosen);
+  REQUIRE(two.ranks().size() == 2);
+  CHECK(!two.at_rank(5).measured);
+  CHECK(two.at_rank(9).measured);
+  CHECK(two.at_rank(5).certified_max_tv == full.at_rank(5).certified_max_tv);
+  chosen.measured_ranks = std::vector<Index>{13};
+  require_invalid_argument([&] { SoftmaxStabilityBound<double> b(q, k, chosen); },
+                           {"measured_ranks", "k = 13", "[0, 12]"});
+}
+
+TEST_CASE("the certificate over many key tiles matches a dense residual (causal, 1,100 keys, a dropped sink)",
+          "[stability]") {
+  std::mt19937_64 rng(23);
+  const Index n = 1100, d = 4, dropped = 1;
+  const MatrixXd q = gaussian(n, d, rng), k = gaussian(n, d, rng);
+  StabilityOptions options;
+  options.causal = true;
+  options.field.drop_leading_keys = dropped;
+  options.field.scale = 2.0;
+  options.keep_row_values = true;
+  options.measured_ranks = std::vector<Index>{};
+  options.block_rows = 100;
+  options.threads = 2;
+  const SoftmaxStabilityBound<double> bound(q, k, options);
+  // The oracle: the dense field's own SVD (Eigen's BDCSVD, not the factored kernel), residual by residual.
+  const MatrixXd e = reference_field(q, k, 2.0, true, dropped);
+  const Eigen::BDCSVD<MatrixXd> svd(e, Eigen::ComputeThinU | Eigen::ComputeThinV);
+  for (Index rank = 0; rank <= d; ++rank) {
+    // E~ has rank d: its singular triplets d, d+1, ... are rounding noise, left out.
+    const MatrixXd residual = svd.matrixU().middleCols(rank, d - rank) *
+                              svd.singularValues().segment(rank, d - rank).asDiagonal() *
+                              svd.matrixV().middleCols(rank, d - rank).transpose();
+    double worst = 0;
+    for (Index i = dropped; i < n; ++i) {
+      const auto row = residual.row(i).head(i + 1 - dropped);
+      worst = std::max(worst, std::abs(std::tanh((row.maxCoeff() - row.minCoeff()) / 4) -
+                                       bound.row_certified_tv()(i, rank)));
+    }
+    INFO("k = " << rank);
+    CHECK(worst <= 1e-10);
+    CHECK(bound.row_certified_tv().col(rank).head(dropped).isZero(0));  // rows that see no key
+  }
+}
+
 TEST_CASE("key leverage bounds the right singular vectors' row mass", "[stability]") {
   std::mt19937_64 rng(8);
   MatrixXd k = gaussian(40, 6, rng);

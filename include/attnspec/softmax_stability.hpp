@@ -6,6 +6,8 @@
 #include <Eigen/QR>
 #include <algorithm>
 #include <cmath>
+#include <iterator>
+#include <limits>
 #include <numeric>
 #include <optional>
 #include <string>
@@ -47,7 +49,9 @@ struct StabilityAtRank {
   double certified_max_kl = 0;                   ///< worst row of φ(osc(R_i))
   std::optional<double> certified_output_error;  ///< worst row of tanh(osc(R_i)/4)·diam(V seen by row i)
 
-  // Measured: the attention of E~ against that of E~_k.
+  // Measured: the attention of E~ against that of E~_k, at the ranks StabilityOptions::measured_ranks asks for
+  // (every evaluated rank by default); elsewhere `measured` is false and these are NaN, except the residual's size.
+  bool measured = true;
   double measured_max_tv = 0;
   double measured_mean_tv = 0;
   double measured_max_kl_forward = 0;  ///< worst row of KL(a_i ‖ a_i^k)
@@ -233,6 +237,11 @@ struct StabilityOptions {
   std::vector<double> ranks_at_variance;
   /// The row blocks this call computes; with count > 1 the results wait for complete_shares().
   StabilityShare share;
+  /// Where the attention change itself is measured (TV, KL and output error of the rank-k attention against the
+  /// true one): one exponential per entry and measured rank, the pass's main cost. Unset: at every evaluated rank.
+  /// Set: at these ranks only, which are evaluated too; empty: nowhere — the certificate and the a priori bounds at
+  /// every evaluated rank, with no exponential, in a few GEMMs' time for all ranks at once.
+  std::optional<std::vector<Eigen::Index>> measured_ranks;
 };
 
 /// The softmax-stability calculator for one head: at_rank(k) for every k = 0..r, min_rank(ε). Shaped like
@@ -305,10 +314,22 @@ class SoftmaxStabilityBound {
     return m_ranks;
   }
 
-  /// The smallest evaluated k whose `target` (by default the certified worst-row TV) is <= ε, for ε in (0, 1).
+  /// The smallest evaluated k whose `target` (by default the certified worst-row TV) is <= ε, for ε in (0, 1);
+  /// a measured target looks at the measured ranks only.
   Eigen::Index min_rank(double epsilon, StabilityTarget target = StabilityTarget::certified_max_tv) const {
-    require_complete("SoftmaxStabilityBound::min_rank");
-    return attnspec::min_rank(m_ranks, epsilon, target);
+    constexpr const char* function = "SoftmaxStabilityBound::min_rank";
+    require_complete(function);
+    if (target != StabilityTarget::measured_max_tv && target != StabilityTarget::measured_mean_tv) {
+      return attnspec::min_rank(m_ranks, epsilon, target);
+    }
+    std::vector<StabilityAtRank> measured;
+    std::copy_if(m_ranks.begin(), m_ranks.end(), std::back_inserter(measured),
+                 [](const auto& at) { return at.measured; });
+    if (measured.empty()) {
+      detail::throw_invalid_argument(function, "target ", to_string(target),
+                                     " is a measurement, and StabilityOptions::measured_ranks measured no rank");
+    }
+    return attnspec::min_rank(measured, epsilon, target);
   }
 
   /// The share of the pass this object computed (StabilityOptions::share).
@@ -419,6 +440,16 @@ class SoftmaxStabilityBound {
     }
     // An empty request means every rank, unless ranks were asked for only through ranks_at_variance.
     m_evaluated = ranks_to_evaluate(requested, sigma.size());
+    m_measured = m_evaluated;
+    if (options.measured_ranks) {
+      m_measured = checked_ranks(*options.measured_ranks, sigma.size(), "measured_ranks");
+      m_evaluated = merged_ranks(m_evaluated, m_measured);
+    }
+    std::vector<std::size_t> measured_slots;
+    for (const Eigen::Index k : m_measured) {
+      measured_slots.push_back(
+          static_cast<std::size_t>(std::lower_bound(m_evaluated.begin(), m_evaluated.end(), k) - m_evaluated.begin()));
+    }
     m_share = options.share;
     m_block_rows = options.block_rows;
     m_delocalisation_c = options.delocalisation_c;
@@ -434,6 +465,7 @@ class SoftmaxStabilityBound {
                                     visible_keys,
                                     row_diameter,
                                     m_evaluated,
+                                    measured_slots,
                                     options.block_rows,
                                     options.keep_row_values,
                                     options.threads,
@@ -463,18 +495,29 @@ class SoftmaxStabilityBound {
       at.certified_max_tv = m_pass.certified_max_tv(l);
       at.certified_mean_tv = m_pass.certified_sum_tv(l) / double(n);
       at.certified_max_kl = m_pass.certified_max_kl(l);
+      at.measured_max_abs_residual = m_pass.max_abs_residual(l);
+      if (m_output_diameter) {
+        at.a_priori_output_error = output_bound(at.a_priori_max_tv, *m_output_diameter);
+        at.certified_output_error = m_pass.certified_max_output(l);
+      }
+      at.measured = std::binary_search(m_measured.begin(), m_measured.end(), at.k);
+      if (!at.measured) {
+        constexpr double not_measured = std::numeric_limits<double>::quiet_NaN();
+        for (double* figure :
+             {&at.measured_max_tv, &at.measured_mean_tv, &at.measured_max_kl_forward, &at.measured_max_kl_reverse,
+              &at.measured_mean_kl_forward, &at.measured_mean_kl_reverse}) {
+          *figure = not_measured;
+        }
+        if (m_output_diameter) at.measured_output_error = not_measured;
+        continue;
+      }
       at.measured_max_tv = m_pass.measured_max_tv(l);
       at.measured_mean_tv = m_pass.measured_sum_tv(l) / double(n);
       at.measured_max_kl_forward = m_pass.measured_max_kl_forward(l);
       at.measured_max_kl_reverse = m_pass.measured_max_kl_reverse(l);
       at.measured_mean_kl_forward = m_pass.measured_sum_kl_forward(l) / double(n);
       at.measured_mean_kl_reverse = m_pass.measured_sum_kl_reverse(l) / double(n);
-      at.measured_max_abs_residual = m_pass.max_abs_residual(l);
-      if (m_output_diameter) {
-        at.a_priori_output_error = output_bound(at.a_priori_max_tv, *m_output_diameter);
-        at.certified_output_error = m_pass.certified_max_output(l);
-        at.measured_output_error = m_pass.measured_max_output(l);
-      }
+      if (m_output_diameter) at.measured_output_error = m_pass.measured_max_output(l);
     }
   }
 
@@ -484,15 +527,27 @@ class SoftmaxStabilityBound {
       std::iota(requested.begin(), requested.end(), Eigen::Index{0});
       return requested;
     }
-    for (const Eigen::Index k : requested) {
+    return checked_ranks(std::move(requested), r, "ranks");
+  }
+
+  // `ranks` ascending without repeats, each checked to be in [0, r]; `option` names the StabilityOptions member.
+  static std::vector<Eigen::Index> checked_ranks(std::vector<Eigen::Index> ranks, Eigen::Index r, const char* option) {
+    for (const Eigen::Index k : ranks) {
       if (k < 0 || k > r) {
-        detail::throw_invalid_argument("SoftmaxStabilityBound", "StabilityOptions::ranks holds k = ", k,
+        detail::throw_invalid_argument("SoftmaxStabilityBound", "StabilityOptions::", option, " holds k = ", k,
                                        ", outside [0, r] = [0, ", r, "]");
       }
     }
-    std::sort(requested.begin(), requested.end());
-    requested.erase(std::unique(requested.begin(), requested.end()), requested.end());
-    return requested;
+    std::sort(ranks.begin(), ranks.end());
+    ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+    return ranks;
+  }
+
+  static std::vector<Eigen::Index> merged_ranks(const std::vector<Eigen::Index>& a,
+                                                const std::vector<Eigen::Index>& b) {
+    std::vector<Eigen::Index> merged;
+    std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(merged));
+    return merged;
   }
 
   void compute_key_leverage(const detail::DoubleMatrixRef& keys) {
@@ -514,11 +569,11 @@ class SoftmaxStabilityBound {
   bool m_causal = false;
   detail::StabilityPassResult m_pass;
   std::vector<StabilityAtRank> m_ranks;
-  // What completing a split pass needs: the share, the block size, the evaluated ranks and their a priori bounds,
-  // this share's block totals, and the options that turn totals into bounds.
+  // What completing a split pass needs: the share, the block size, the evaluated and the measured ranks, their a
+  // priori bounds, this share's block totals, and the options that turn totals into bounds.
   StabilityShare m_share;
   Eigen::Index m_block_rows = 64;
-  std::vector<Eigen::Index> m_evaluated;
+  std::vector<Eigen::Index> m_evaluated, m_measured;
   std::vector<StabilityAtRank> m_every_rank;
   std::vector<detail::StabilityTotals> m_share_blocks;
   std::optional<double> m_delocalisation_c, m_output_diameter;

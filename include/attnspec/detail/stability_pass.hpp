@@ -1,6 +1,7 @@
 // attnspec: the streaming pass behind SoftmaxStabilityBound. For a set of ranks k (by default all of 0..r) at once
-// it measures, row by row, the residual R = E~ − E~_k on the keys each query sees, its certificate tanh(osc/4), and the
-// actual change of the attention weights. Rows are processed in blocks: memory O(block·m + (n + m)·r), never n×m.
+// it finds, row by row, the extremes of the residual R = E~ − E~_k on the keys each query sees and so its certificate
+// tanh(osc/4) (no exponential: residual_extremes.hpp), and, at the ranks asked for, the actual change of the attention
+// weights. Rows are processed in blocks: memory O(block·m + (n + m)·r), never n×m.
 #pragma once
 
 #include <Eigen/Core>
@@ -9,10 +10,12 @@
 #include <atomic>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <vector>
 
 #include "../softmax_lemmas.hpp"
 #include "parallel_for.hpp"
+#include "residual_extremes.hpp"
 
 namespace attnspec::detail {
 
@@ -82,8 +85,9 @@ struct StabilityPassInput {
   const DoubleMatrixRef* v;                                // m×r
   const Eigen::MatrixXd* values;                           // m×d_v or nullptr
   std::function<Eigen::Index(Eigen::Index)> visible_keys;  // row i sees keys [0, visible_keys(i))
-  Eigen::VectorXd value_diameter;   // diameter of the values row i sees, per row (empty without values)
-  std::vector<Eigen::Index> ranks;  // ascending, distinct, each in [0, r]
+  Eigen::VectorXd value_diameter;           // diameter of the values row i sees, per row (empty without values)
+  std::vector<Eigen::Index> ranks;          // ascending, distinct, each in [0, r]: certified
+  std::vector<std::size_t> measured_slots;  // ascending positions in `ranks` whose attention change is measured
   Eigen::Index block_rows;
   bool keep_rows;
   unsigned threads;  // blocks of rows run concurrently
@@ -125,18 +129,39 @@ inline double log_sum_exp(const Eigen::Ref<const Eigen::RowVectorXd>& x) {
   return top + std::log((x.array() - top).exp().sum());
 }
 
-// Rows [first, first + rows) of the pass; `rows_out` receives per-row values when the caller keeps them.
-inline StabilityTotals run_stability_block(const StabilityPassInput& in, Eigen::Index first, Eigen::Index rows,
-                                           StabilityPassResult& rows_out) {
-  const Eigen::Index m = in.keys->rows(), r = in.sigma->size();
-  const auto rank_count = static_cast<Eigen::Index>(in.ranks.size());
+// The certificate for rows [first, first + rows) at every rank of the pass, from the residual's row extremes.
+inline void certify_block(const StabilityPassInput& in, Eigen::Index first, const Eigen::MatrixXd& weighted_u,
+                          StabilityTotals& out, StabilityPassResult& rows_out) {
+  const ResidualExtremes extremes = residual_extremes(weighted_u, *in.v, in.ranks, first, in.visible_keys);
   const bool with_values = in.values != nullptr;
-  StabilityTotals out(rank_count);
+  for (Eigen::Index slot = 0; slot < extremes.max.cols(); ++slot) {
+    for (Eigen::Index t = 0; t < extremes.max.rows(); ++t) {
+      if (in.visible_keys(first + t) == 0) continue;
+      const double high = extremes.max(t, slot), low = extremes.min(t, slot);
+      const double oscillation = high - low;
+      const double certified = tv_bound(oscillation);
+      out.certified_max_tv(slot) = std::max(out.certified_max_tv(slot), certified);
+      out.certified_sum_tv(slot) += certified;
+      out.certified_max_kl(slot) = std::max(out.certified_max_kl(slot), kl_bound(oscillation));
+      out.max_abs_residual(slot) = std::max({out.max_abs_residual(slot), high, -low});
+      if (with_values) {
+        out.certified_max_output(slot) =
+            std::max(out.certified_max_output(slot), output_bound(certified, in.value_diameter(first + t)));
+      }
+      if (in.keep_rows) rows_out.row_certified_tv(first + t, slot) = certified;
+    }
+  }
+}
 
+// The measured change of attention for rows [first, first + rows) at the measured ranks: one n×m×d product for the
+// true field's rows, one exponential per entry for its attention and one per entry and measured rank.
+inline void measure_block(const StabilityPassInput& in, Eigen::Index first, Eigen::Index rows,
+                          const Eigen::MatrixXd& weighted_u, StabilityTotals& out, StabilityPassResult& rows_out) {
+  const Eigen::Index m = in.keys->rows(), r = in.sigma->size();
+  const bool with_values = in.values != nullptr;
   // Row-major blocks: every per-row step below reads contiguous memory.
   using RowMajorMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   RowMajorMatrix field, log_p, p, residual, change;
-  Eigen::MatrixXd weighted_u;
   Eigen::Array<double, 1, Eigen::Dynamic> shifted(m), q(m), log_q(m);
   // The true field rows, from the factors rather than from the SVD, so "measured" means measured.
   field.noalias() = in.scale * in.queries->middleRows(first, rows) * in.keys->transpose();
@@ -148,25 +173,26 @@ inline StabilityTotals run_stability_block(const StabilityPassInput& in, Eigen::
     log_p.row(t).head(seen) = field.row(t).head(seen).array() - log_sum_exp(field.row(t).head(seen));
     p.row(t).head(seen) = log_p.row(t).head(seen).array().exp();
   }
-  weighted_u.noalias() = in.u->middleRows(first, rows) * in.sigma->asDiagonal();
   residual.setZero(rows, m);
   if (with_values) change.setZero(rows, m);
   // Rank r has R = 0. Going down the ranks, adding terms l = k..previous−1 turns R^(previous) into R^(k).
   Eigen::Index previous = r;
-  for (Eigen::Index slot = rank_count - 1; slot >= 0; --slot) {
-    const Eigen::Index k = in.ranks[static_cast<size_t>(slot)];
+  for (auto measured = in.measured_slots.rbegin(); measured != in.measured_slots.rend(); ++measured) {
+    const auto slot = static_cast<Eigen::Index>(*measured);
+    const Eigen::Index k = in.ranks[*measured];
     if (k < previous) {
       residual.noalias() += weighted_u.middleCols(k, previous - k) * in.v->middleCols(k, previous - k).transpose();
       previous = k;
     }
     for (Eigen::Index t = 0; t < rows; ++t) {
       const Eigen::Index seen = in.visible_keys(first + t);
-      if (seen == 0) continue;
+      if (seen == 0) {  // a row that sees no key has no attention to change
+        if (in.keep_rows) rows_out.row_measured_tv(first + t, slot) = 0;
+        continue;
+      }
       const auto r_row = residual.row(t).head(seen).array();
       const auto log_p_row = log_p.row(t).head(seen).array();
       const auto p_row = p.row(t).head(seen).array();
-      const double oscillation = r_row.maxCoeff() - r_row.minCoeff();
-      const double certified = tv_bound(oscillation);
       // q = softmax(log p − R) is the attention of the rank-k field E~ − R; one exponential per entry.
       auto s = shifted.head(seen);
       s = log_p_row - r_row;
@@ -181,31 +207,29 @@ inline StabilityTotals run_stability_block(const StabilityPassInput& in, Eigen::
       const double kl_forward = (p_row * (log_p_row - log_q_row)).sum();
       const double kl_reverse = (q_row * (log_q_row - log_p_row)).sum();
 
-      out.certified_max_tv(slot) = std::max(out.certified_max_tv(slot), certified);
-      out.certified_sum_tv(slot) += certified;
-      out.certified_max_kl(slot) = std::max(out.certified_max_kl(slot), kl_bound(oscillation));
       out.measured_max_tv(slot) = std::max(out.measured_max_tv(slot), tv);
       out.measured_sum_tv(slot) += tv;
       out.measured_max_kl_forward(slot) = std::max(out.measured_max_kl_forward(slot), kl_forward);
       out.measured_max_kl_reverse(slot) = std::max(out.measured_max_kl_reverse(slot), kl_reverse);
       out.measured_sum_kl_forward(slot) += kl_forward;
       out.measured_sum_kl_reverse(slot) += kl_reverse;
-      out.max_abs_residual(slot) = std::max(out.max_abs_residual(slot), r_row.abs().maxCoeff());
-      if (with_values) {
-        change.row(t).head(seen) = (p_row - q_row).matrix();
-        out.certified_max_output(slot) =
-            std::max(out.certified_max_output(slot), output_bound(certified, in.value_diameter(first + t)));
-      }
-      if (in.keep_rows) {
-        rows_out.row_certified_tv(first + t, slot) = certified;
-        rows_out.row_measured_tv(first + t, slot) = tv;
-      }
+      if (with_values) change.row(t).head(seen) = (p_row - q_row).matrix();
+      if (in.keep_rows) rows_out.row_measured_tv(first + t, slot) = tv;
     }
     if (with_values) {
       const Eigen::VectorXd output_change = (change * *in.values).rowwise().norm();
       out.measured_max_output(slot) = std::max(out.measured_max_output(slot), output_change.maxCoeff());
     }
   }
+}
+
+// Rows [first, first + rows) of the pass; `rows_out` receives per-row values when the caller keeps them.
+inline StabilityTotals run_stability_block(const StabilityPassInput& in, Eigen::Index first, Eigen::Index rows,
+                                           StabilityPassResult& rows_out) {
+  StabilityTotals out(static_cast<Eigen::Index>(in.ranks.size()));
+  const Eigen::MatrixXd weighted_u = in.u->middleRows(first, rows) * in.sigma->asDiagonal();
+  certify_block(in, first, weighted_u, out, rows_out);
+  if (!in.measured_slots.empty()) measure_block(in, first, rows, weighted_u, out, rows_out);
   return out;
 }
 
@@ -215,7 +239,8 @@ inline std::vector<StabilityTotals> run_stability_share(const StabilityPassInput
   const auto rank_count = static_cast<Eigen::Index>(in.ranks.size());
   if (in.keep_rows) {
     rows.row_certified_tv.setZero(n, rank_count);
-    rows.row_measured_tv.setZero(n, rank_count);
+    // A rank whose change is not measured keeps NaN, which no comparison mistakes for a measurement.
+    rows.row_measured_tv.setConstant(n, rank_count, std::numeric_limits<double>::quiet_NaN());
   }
   const std::size_t blocks = stability_block_count(n, in.block_rows);
   std::vector<StabilityTotals> partials(blocks_in_share(blocks, in.share_index, in.share_count));
