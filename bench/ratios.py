@@ -60,7 +60,19 @@ def main():
     section("All-rank stability pass against one n×n×d GEMM, and the exponentials it cannot avoid:",
             ratio_rows(times, "BM_StabilityAllRanks<1>", "BM_FieldGemm", "every rank, 1 thread / GEMM")
             + ratio_rows(times, "BM_StabilityAllRanks<2>", "BM_FieldGemm", "every rank, 2 threads / GEMM")
+            + ratio_rows(times, "BM_StabilityCertificate<-1>", "BM_FieldGemm", "certificate only, every rank / GEMM")
             + ratio_rows(times, "BM_ExpPerEntry", "BM_FieldGemm", "one exp per entry / GEMM"))
+    # What measuring one rank adds to the certificate, against what it cannot avoid: the true field (a GEMM) and
+    # two exponential passes (the true attention and the rank-k one).
+    certificate, one_rank = times.get("BM_StabilityCertificate<-1>", {}), times.get("BM_StabilityCertificate<8>", {})
+    rows = []
+    for args, time in sorted(one_rank.items()):
+        gemm, exp = times.get("BM_FieldGemm", {}).get(args), times.get("BM_ExpPerEntry", {}).get(args)
+        if args in certificate and gemm and exp:
+            added = time - certificate[args]
+            rows.append(f"  {'measured at k = 8, added':<34} {'/'.join(map(str, args)):>12} {added:10.2f} ms "
+                        f"{gemm + 2 * exp:10.2f} ms {added / (gemm + 2 * exp):8.2f}x")
+    section("Measuring one rank on top of the certificate, against one GEMM plus two exp passes:", rows)
     for family, label in [("BM_ModelSweep<double, kAccurate>", "sweep, double, accurate"),
                           ("BM_ModelSweep<float, kAccurate>", "sweep, float, accurate"),
                           ("BM_ModelSweep<double, kGram>", "sweep, double, gram")]:

@@ -1,5 +1,6 @@
-// The all-rank stability pass (certificate and measured TV/KL for every k), next to one n×m×d GEMM, the
-// product that materialising the field would cost.
+// The all-rank stability pass (certificate and measured TV/KL for every k), the certificate alone at every k, and
+// the certificate with the change measured at one rank, next to one n×m×d GEMM (the product that materialising the
+// field would cost) and one exponential per field entry.
 #include <benchmark/benchmark.h>
 #include <attnspec/softmax_stability.hpp>
 
@@ -20,6 +21,20 @@ void BM_StabilityAllRanks(benchmark::State& state) {
     benchmark::DoNotOptimize(bound.at_rank(0).certified_max_tv);
   }
   state.counters["ranks"] = double(d);
+}
+
+// measured_ranks = {}: the certificate at every rank, no exponential. {8}: and the change measured at k = 8.
+template <int measured_rank>
+void BM_StabilityCertificate(benchmark::State& state) {
+  const Eigen::Index n = state.range(0), d = state.range(1);
+  const Eigen::MatrixXd q = random_matrix(n, d, 1), k = random_matrix(n, d, 2);
+  attnspec::StabilityOptions options;
+  options.measured_ranks = std::vector<Eigen::Index>{};
+  if (measured_rank >= 0) options.measured_ranks->push_back(measured_rank);
+  for (auto _ : state) {
+    attnspec::SoftmaxStabilityBound<double> bound(q, k, options);
+    benchmark::DoNotOptimize(bound.at_rank(0).certified_max_tv);
+  }
 }
 
 void BM_FieldGemm(benchmark::State& state) {
@@ -53,5 +68,7 @@ BENCHMARK(BM_StabilityAllRanks<2>)
     ->ArgsProduct({{512, 1024, 4096}, {64, 128}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+BENCHMARK(BM_StabilityCertificate<-1>)->ArgsProduct({{512, 1024, 4096}, {64, 128}})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_StabilityCertificate<8>)->ArgsProduct({{512, 1024, 4096}, {64, 128}})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ExpPerEntry)->ArgsProduct({{512, 1024, 4096}, {64, 128}})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_FieldGemm)->ArgsProduct({{512, 1024, 4096}, {64, 128}})->Unit(benchmark::kMillisecond);

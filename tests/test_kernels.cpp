@@ -128,10 +128,10 @@ TEST_CASE("the residual's row extremes at every rank match dense residuals acros
   };
   // Key counts around the 8-entry chunks and the 512-key tiles; row counts around the 8-row tiles; entries from
   // 1e-150 to 1e150 (the kernel must neither underflow to a false zero oscillation nor overflow).
-  for (const Case& c : {Case{1, 1, 1, "all", 1.0}, Case{9, 7, 3, "all", 1.0}, Case{8, 8, 2, "causal", 1.0},
-                        Case{17, 513, 5, "causal", 1.0}, Case{21, 1100, 4, "drawn", 1e150},
-                        Case{5, 512, 6, "all", 1e-150}, Case{40, 1031, 7, "drawn", 1.0},
-                        Case{12, 1536, 3, "causal", 3.0}}) {
+  for (const Case& c :
+       {Case{1, 1, 1, "all", 1.0}, Case{9, 7, 3, "all", 1.0}, Case{8, 8, 2, "causal", 1.0},
+        Case{17, 513, 5, "causal", 1.0}, Case{21, 1100, 4, "drawn", 1e150}, Case{5, 512, 6, "all", 1e-150},
+        Case{40, 1031, 7, "drawn", 1.0}, Case{12, 1536, 3, "causal", 3.0}}) {
     INFO("n = " << c.n << ", m = " << c.m << ", r = " << c.r << ", " << c.visibility << ", scale " << c.magnitude);
     const MatrixXd w = c.magnitude * gaussian(c.n, c.r, rng), v = gaussian(c.m, c.r, rng);
     std::vector<Index> visible(std::size_t(c.n), c.m);

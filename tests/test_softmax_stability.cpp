@@ -458,8 +458,8 @@ TEST_CASE("the certificate over many key tiles matches a dense residual (causal,
     double worst = 0;
     for (Index i = dropped; i < n; ++i) {
       const auto row = residual.row(i).head(i + 1 - dropped);
-      worst = std::max(worst, std::abs(std::tanh((row.maxCoeff() - row.minCoeff()) / 4) -
-                                       bound.row_certified_tv()(i, rank)));
+      worst = std::max(worst,
+                       std::abs(std::tanh((row.maxCoeff() - row.minCoeff()) / 4) - bound.row_certified_tv()(i, rank)));
     }
     INFO("k = " << rank);
     CHECK(worst <= 1e-10);

@@ -34,7 +34,7 @@ Stability make_stability(py::handle queries, py::handle keys, py::handle values,
                          bool center_rows, Eigen::Index drop_leading_keys, const std::string& algorithm, bool causal,
                          Eigen::Index block_rows, long long threads, std::optional<double> delocalisation_c,
                          bool keep_row_values, std::vector<Eigen::Index> ranks, std::vector<double> ranks_at_variance,
-                         py::handle dtype) {
+                         std::optional<std::vector<Eigen::Index>> measured_ranks, py::handle dtype) {
   constexpr const char* function = "SoftmaxStabilityBound";
   StabilityOptions options;
   options.field = field_options(scale, center_rows, drop_leading_keys, algorithm, 1, function);
@@ -45,6 +45,7 @@ Stability make_stability(py::handle queries, py::handle keys, py::handle values,
   options.keep_row_values = keep_row_values;
   options.ranks = std::move(ranks);
   options.ranks_at_variance = std::move(ranks_at_variance);
+  options.measured_ranks = std::move(measured_ranks);
   return compute_stability(queries, keys, values, options, precision_of(dtype, function));
 }
 
@@ -58,16 +59,18 @@ void bind_stability(py::module_& module) {
 
 SoftmaxStabilityBound(Q, K, V=None, *, scale=None, center_rows=True, drop_leading_keys=0, algorithm="accurate",
                       causal=False, block_rows=64, threads=1, delocalisation_c=None, keep_row_values=False,
-                      ranks=(), ranks_at_variance=(), dtype="float64")
+                      ranks=(), ranks_at_variance=(), measured_ranks=None, dtype="float64")
 
 Evaluates, for every k = 0..r (or only `ranks`, plus k@tau for each tau in `ranks_at_variance`), the a priori
 bounds, the a posteriori certificate and the measured TV/KL of each query row's attention (docs/stability.md).
-With values V (m x d_v), output errors too. Results do not depend on `threads`.)")
+With values V (m x d_v), output errors too. `measured_ranks` (None: every evaluated rank) limits the measurement,
+the costly part, to those ranks; [] gives the certificate alone. Where nothing was measured, a Record's measured
+figures are NaN. Results do not depend on `threads`.)")
       .def(py::init(&make_stability), "Q"_a, "K"_a, "V"_a = py::none(), py::kw_only(), "scale"_a = py::none(),
            "center_rows"_a = true, "drop_leading_keys"_a = 0, "algorithm"_a = "accurate", "causal"_a = false,
            "block_rows"_a = 64, "threads"_a = 1, "delocalisation_c"_a = py::none(), "keep_row_values"_a = false,
            "ranks"_a = std::vector<Eigen::Index>(), "ranks_at_variance"_a = std::vector<double>(),
-           "dtype"_a = "float64")
+           "measured_ranks"_a = py::none(), "dtype"_a = "float64")
       .def(
           "at_rank",
           [](const Stability& s, Eigen::Index k) { return s.visit([&](auto& b) { return to_python(b.at_rank(k)); }); },

@@ -117,3 +117,25 @@ def test_stability_measures_what_numpy_measures(rng, causal):
         assert at.certified_max_tv >= at.measured_max_tv - 1e-12
     assert bound.min_rank(0.5) == min(r.k for r in bound.ranks if r.certified_max_tv <= 0.5)
     assert bound.min_rank(0.9, target="measured_max_tv") <= bound.min_rank(0.9)
+
+
+def test_stability_certificate_alone_and_measured_at_chosen_ranks(rng):
+    n, d = 40, 6
+    Q, K = rng.standard_normal((n, d)), rng.standard_normal((n, d))
+    E = field_oracle(Q, K)
+    U, s, Vt = np.linalg.svd(E)
+    full = attnspec.SoftmaxStabilityBound(Q, K, causal=True)
+    alone = attnspec.SoftmaxStabilityBound(Q, K, causal=True, measured_ranks=[])
+    some = attnspec.SoftmaxStabilityBound(Q, K, causal=True, measured_ranks=[3])
+    mask = np.tril(np.ones((n, n), bool))
+    for k in range(d + 1):
+        R = E - U[:, :k] * s[:k] @ Vt[:k]
+        R = np.where(mask, R, np.nan)
+        certificate = np.tanh((np.nanmax(R, axis=1) - np.nanmin(R, axis=1)) / 4)
+        assert np.isclose(alone.at_rank(k).certified_max_tv, certificate.max(), atol=1e-10)
+        assert alone.at_rank(k).certified_max_tv == full.at_rank(k).certified_max_tv
+        assert np.isnan(alone.at_rank(k).measured_max_tv)
+        assert np.isnan(some.at_rank(k).measured_max_tv) == (k != 3)
+    assert np.isclose(some.at_rank(3).measured_max_tv, full.at_rank(3).measured_max_tv, atol=1e-13)
+    with pytest.raises(attnspec.InvalidArgument, match="measured no rank"):
+        alone.min_rank(0.5, target="measured_max_tv")

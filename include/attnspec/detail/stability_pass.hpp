@@ -124,25 +124,21 @@ inline Eigen::VectorXd prefix_diameters(const Eigen::MatrixXd& values) {
   return diameter;
 }
 
-inline double log_sum_exp(const Eigen::Ref<const Eigen::RowVectorXd>& x) {
-  const double top = x.maxCoeff();
-  return top + std::log((x.array() - top).exp().sum());
-}
-
 // The certificate for rows [first, first + rows) at every rank of the pass, from the residual's row extremes.
 inline void certify_block(const StabilityPassInput& in, Eigen::Index first, const Eigen::MatrixXd& weighted_u,
                           StabilityTotals& out, StabilityPassResult& rows_out) {
   const ResidualExtremes extremes = residual_extremes(weighted_u, *in.v, in.ranks, first, in.visible_keys);
   const bool with_values = in.values != nullptr;
   for (Eigen::Index slot = 0; slot < extremes.max.cols(); ++slot) {
+    double widest = 0;
     for (Eigen::Index t = 0; t < extremes.max.rows(); ++t) {
       if (in.visible_keys(first + t) == 0) continue;
       const double high = extremes.max(t, slot), low = extremes.min(t, slot);
       const double oscillation = high - low;
       const double certified = tv_bound(oscillation);
+      widest = std::max(widest, oscillation);
       out.certified_max_tv(slot) = std::max(out.certified_max_tv(slot), certified);
       out.certified_sum_tv(slot) += certified;
-      out.certified_max_kl(slot) = std::max(out.certified_max_kl(slot), kl_bound(oscillation));
       out.max_abs_residual(slot) = std::max({out.max_abs_residual(slot), high, -low});
       if (with_values) {
         out.certified_max_output(slot) =
@@ -150,39 +146,48 @@ inline void certify_block(const StabilityPassInput& in, Eigen::Index first, cons
       }
       if (in.keep_rows) rows_out.row_certified_tv(first + t, slot) = certified;
     }
+    // φ increases with the oscillation, so the worst row's KL bound is φ of the widest row: one φ per block.
+    out.certified_max_kl(slot) = kl_bound(widest);
   }
 }
 
-// The measured change of attention for rows [first, first + rows) at the measured ranks: one n×m×d product for the
-// true field's rows, one exponential per entry for its attention and one per entry and measured rank.
+// The measured change of attention for rows [first, first + rows) at the measured ranks: one product with Kᵀ for
+// the true field's rows, one with the first k_max right vectors for the rank-k fields, one exponential per entry for
+// the true attention and one per entry and measured rank.
 inline void measure_block(const StabilityPassInput& in, Eigen::Index first, Eigen::Index rows,
                           const Eigen::MatrixXd& weighted_u, StabilityTotals& out, StabilityPassResult& rows_out) {
-  const Eigen::Index m = in.keys->rows(), r = in.sigma->size();
+  const Eigen::Index m = in.keys->rows();
   const bool with_values = in.values != nullptr;
   // Row-major blocks: every per-row step below reads contiguous memory.
   using RowMajorMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  RowMajorMatrix field, log_p, p, residual, change;
-  Eigen::Array<double, 1, Eigen::Dynamic> shifted(m), q(m), log_q(m);
-  // The true field rows, from the factors rather than from the SVD, so "measured" means measured.
-  field.noalias() = in.scale * in.queries->middleRows(first, rows) * in.keys->transpose();
-  log_p.resize(rows, m);
+  RowMajorMatrix log_p, p, truncated, change;
+  Eigen::Array<double, 1, Eigen::Dynamic> q(m), log_q(m);
+  // The true field's rows, from Q and K rather than from the SVD, so "measured" means measured; then, in place,
+  // the true attention's logarithm.
+  log_p.noalias() = in.scale * in.queries->middleRows(first, rows) * in.keys->transpose();
   p.resize(rows, m);
   for (Eigen::Index t = 0; t < rows; ++t) {
     const Eigen::Index seen = in.visible_keys(first + t);
     if (seen == 0) continue;
-    log_p.row(t).head(seen) = field.row(t).head(seen).array() - log_sum_exp(field.row(t).head(seen));
-    p.row(t).head(seen) = log_p.row(t).head(seen).array().exp();
+    auto logits = log_p.row(t).head(seen).array();
+    auto weights = p.row(t).head(seen).array();
+    logits -= logits.maxCoeff();
+    weights = logits.exp();  // the one exponential per entry: p and its normaliser from the same values
+    const double total = weights.sum();
+    weights /= total;
+    logits -= std::log(total);
   }
-  residual.setZero(rows, m);
+  truncated.setZero(rows, m);
   if (with_values) change.setZero(rows, m);
-  // Rank r has R = 0. Going down the ranks, adding terms l = k..previous−1 turns R^(previous) into R^(k).
-  Eigen::Index previous = r;
-  for (auto measured = in.measured_slots.rbegin(); measured != in.measured_slots.rend(); ++measured) {
-    const auto slot = static_cast<Eigen::Index>(*measured);
-    const Eigen::Index k = in.ranks[*measured];
-    if (k < previous) {
-      residual.noalias() += weighted_u.middleCols(k, previous - k) * in.v->middleCols(k, previous - k).transpose();
-      previous = k;
+  // E~_0 = 0. Going up the ranks, adding terms l = built..k−1 turns E~_built into E~_k: the products' depth is the
+  // largest measured rank, small for the usual k@τ.
+  Eigen::Index built = 0;
+  for (const std::size_t measured : in.measured_slots) {
+    const auto slot = static_cast<Eigen::Index>(measured);
+    const Eigen::Index k = in.ranks[measured];
+    if (k > built) {
+      truncated.noalias() += weighted_u.middleCols(built, k - built) * in.v->middleCols(built, k - built).transpose();
+      built = k;
     }
     for (Eigen::Index t = 0; t < rows; ++t) {
       const Eigen::Index seen = in.visible_keys(first + t);
@@ -190,12 +195,10 @@ inline void measure_block(const StabilityPassInput& in, Eigen::Index first, Eige
         if (in.keep_rows) rows_out.row_measured_tv(first + t, slot) = 0;
         continue;
       }
-      const auto r_row = residual.row(t).head(seen).array();
       const auto log_p_row = log_p.row(t).head(seen).array();
       const auto p_row = p.row(t).head(seen).array();
-      // q = softmax(log p − R) is the attention of the rank-k field E~ − R; one exponential per entry.
-      auto s = shifted.head(seen);
-      s = log_p_row - r_row;
+      // q = softmax(E~_k), the attention of the rank-k field; one exponential per entry.
+      const auto s = truncated.row(t).head(seen).array();
       const double top = s.maxCoeff();
       auto q_row = q.head(seen);
       q_row = (s - top).exp();
