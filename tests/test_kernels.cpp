@@ -36,6 +36,17 @@ void require_bidiagonal_values(const VectorXd& diagonal, const VectorXd& upper) 
   const double scale = std::max(expected.size() > 0 ? expected(0) : 0.0, std::numeric_limits<double>::min());
   INFO("diagonal = " << diagonal.transpose() << "\nupper = " << upper.transpose());
   CHECK((values - expected).cwiseAbs().maxCoeff() <= 1e-13 * scale);
+  // With vectors: the same values bit for bit (the rotations do not touch them), orthonormal vectors, and
+  // B = U·diag(σ)·Vᵀ back to 1e-13·σ₁.
+  const Index q = diagonal.size();
+  VectorXd with_vectors = diagonal, upper_copy = upper;
+  MatrixXd left = MatrixXd::Identity(q, q), right = MatrixXd::Identity(q, q);
+  REQUIRE(attnspec::detail::bidiagonal_singular_values(with_vectors, upper_copy, &left, &right));
+  CHECK(with_vectors == values);
+  CHECK((left.transpose() * left - MatrixXd::Identity(q, q)).cwiseAbs().maxCoeff() <= 1e-13);
+  CHECK((right.transpose() * right - MatrixXd::Identity(q, q)).cwiseAbs().maxCoeff() <= 1e-13);
+  const MatrixXd rebuilt = left * with_vectors.asDiagonal() * right.transpose();
+  CHECK((rebuilt - bidiagonal_matrix(diagonal, upper)).cwiseAbs().maxCoeff() <= 1e-13 * scale);
 }
 
 }  // namespace
@@ -174,5 +185,37 @@ TEST_CASE("the residual's row extremes at every rank match dense residuals acros
     const auto tail = residual_extremes(tail_w, v, every, split, sees);
     CHECK(same_bits(tail.max, got.max.bottomRows(c.n - split)));
     CHECK(same_bits(tail.min, got.min.bottomRows(c.n - split)));
+  }
+}
+
+TEST_CASE("field vectors from the core's bidiagonal sweeps: any core shape, rank-deficient and zero fields",
+          "[kernels]") {
+  std::mt19937_64 rng(84);
+  struct Case {
+    Index n, m, d, rank;  // rank < d: Q and K share a rank-`rank` row space; 0: Q is zero
+  };
+  for (const Case& c : {Case{5, 30, 16, 16}, Case{30, 5, 16, 16}, Case{40, 40, 12, 3}, Case{9, 9, 9, 0},
+                        Case{300, 200, 128, 128}, Case{1, 7, 4, 4}}) {
+    INFO("n = " << c.n << ", m = " << c.m << ", d = " << c.d << ", rank " << c.rank);
+    MatrixXd q = c.rank == 0 ? MatrixXd::Zero(c.n, c.d) : low_rank_plus_noise(c.n, c.d, c.rank, 0.0, rng);
+    const MatrixXd k = low_rank_plus_noise(c.m, c.d, std::max<Index>(c.rank, 1), 0.0, rng);
+    if (c.rank == c.d) q = gaussian(c.n, c.d, rng);
+    attnspec::FieldOptions options;
+    options.compute_vectors = true;
+    const attnspec::LogitEnergyField<double> field(q, k, options);
+    const MatrixXd e = reference_field(q, k, field.scale(), true);
+    const VectorXd expected = dense_singular_values(e);
+    const VectorXd& sigma = field.singular_values();
+    const double scale = std::max(expected(0), 1e-300);
+    const Index r = sigma.size();
+    CHECK((sigma - expected.head(r)).cwiseAbs().maxCoeff() <= 1e-12 * scale);
+    const MatrixXd& u = field.left_singular_vectors();
+    const MatrixXd& v = field.right_singular_vectors();
+    CHECK((u.transpose() * u - MatrixXd::Identity(r, r)).cwiseAbs().maxCoeff() <= 1e-12);
+    CHECK((v.transpose() * v - MatrixXd::Identity(r, r)).cwiseAbs().maxCoeff() <= 1e-12);
+    CHECK((u * sigma.asDiagonal() * v.transpose() - e).cwiseAbs().maxCoeff() <= 1e-12 * scale);
+    // The values with vectors are those without, to rounding.
+    const attnspec::LogitEnergyField<double> values_only(q, k);
+    CHECK((values_only.singular_values() - sigma).cwiseAbs().maxCoeff() <= 1e-13 * scale);
   }
 }
