@@ -37,6 +37,7 @@ struct Arguments {
   attnspec::io::AdapterOptions adapter;
   attnspec::QueryGrouping grouping = attnspec::QueryGrouping::per_query_head;
   bool per_head_table = false;
+  bool split_stability = false;
 };
 
 const char* const usage_text =
@@ -59,6 +60,8 @@ const char* const usage_text =
     "  --heads         print one line per head as well as the summary table\n"
     "  --shard I/N     analyse only shard I of N (units I, I+N, ...; a job array's task); merge the N reports\n"
     "                  with merge_reports into the report one run writes\n"
+    "  --split-stability  under MPI: every rank analyses every unit and each head's stability pass is split\n"
+    "                  across the ranks by row blocks (long contexts, where that pass dominates); one thread\n"
     "  --help, -h      this text;  --version  attnspec's version\n"
     "exit status: 0 done, 1 an input or analysis error, 2 a usage error\n";
 
@@ -110,6 +113,8 @@ Arguments parse(int argc, char** argv) {
       args.pipeline.stability = false;
     } else if (flag == "--heads") {
       args.per_head_table = true;
+    } else if (flag == "--split-stability") {
+      args.split_stability = true;
     } else if (flag == "--shard") {
       const std::string text = value();
       const std::size_t slash = text.find('/');
@@ -128,6 +133,11 @@ Arguments parse(int argc, char** argv) {
     }
   }
   if (args.checkpoint.empty()) usage("no checkpoint given");
+  if (args.split_stability && (args.shard || !args.pipeline.stability)) {
+    usage(
+        "--split-stability splits the stability pass across MPI ranks; it goes with neither --shard nor "
+        "--no-stability");
+  }
   return args;
 }
 
@@ -223,11 +233,29 @@ int publish(const Arguments& args, const Analysis& analysis) {
 }
 
 #ifdef ATTNSPEC_EXAMPLES_MPI
+// With --split-stability every rank analyses every unit, one at a time, computing its share of each head's stability
+// pass and joining the others' (PipelineOptions::stability_share); rank 0 publishes its report, the one-process
+// report byte for byte. A rank that fails ends the job at once, naming the unit: the others wait on its share.
+int run_with_split_stability(Arguments args, const MpiRanks& ranks) {
+  args.pipeline.threads = 1;
+  args.pipeline.stability_share = {static_cast<std::size_t>(ranks.rank()), static_cast<std::size_t>(ranks.size())};
+  args.pipeline.exchange_stability = [&ranks](const std::vector<double>& mine) { return ranks.all_gather(mine); };
+  try {
+    const Analysis analysis = analyse(args, std::nullopt, ranks.rank() == 0);
+    return ranks.rank() == 0 ? publish(args, analysis) : 0;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "analyse_checkpoint: rank %d of %d failed: %s\n", ranks.rank(), ranks.size(), error.what());
+    std::fflush(stderr);
+    ranks.abort(1);
+  }
+}
+
 // Under MPI with N > 1 ranks, rank r analyses shard r/N; rank 0 gathers the shards' reports, merges them into the
 // report one process writes (the same bytes) and publishes it. A rank that fails sends its error instead: rank 0
 // then prints every failure, naming the unit, and writes nothing.
 int run_on_ranks(const Arguments& args, const MpiRanks& ranks) {
   if (args.shard) throw attnspec::invalid_argument("--shard is for separate jobs; under MPI each rank takes one shard");
+  if (args.split_stability) return run_with_split_stability(args, ranks);
   const attnspec::io::Shard shard{static_cast<std::size_t>(ranks.rank()), static_cast<std::size_t>(ranks.size()), 0};
   std::string mine, description;
   try {
@@ -269,6 +297,9 @@ int main(int argc, char** argv) {
   const MpiRanks ranks(argc, argv);
 #endif
   const Arguments args = parse(argc, argv);
+#ifndef ATTNSPEC_EXAMPLES_MPI
+  if (args.split_stability) usage("--split-stability needs analyse_checkpoint_mpi, run under mpirun or srun");
+#endif
   try {
 #ifdef ATTNSPEC_EXAMPLES_MPI
     if (ranks.size() > 1) {

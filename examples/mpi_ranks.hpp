@@ -1,10 +1,12 @@
 // The MPI the command-line examples use under mpirun or srun: this process's rank, and the collectives they need
-// (one report's text or one list of numbers from every rank to rank 0, and one flag from rank 0 to every rank).
+// (one report's text or one list of numbers from every rank to rank 0 or to every rank, and one flag from rank 0 to
+// every rank).
 #pragma once
 
 #include <mpi.h>
 
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -58,6 +60,35 @@ class MpiRanks {
       if (!values.empty()) std::memcpy(values.data(), text.data(), text.size());
     }
     return all;
+  }
+
+  /// Every rank's numbers, in rank order, on every rank, bit for bit. Each list stays below 2 GiB in all.
+  std::vector<std::vector<double>> all_gather(const std::vector<double>& mine) const {
+    if (mine.size() > INT_MAX / sizeof(double)) throw std::length_error("a rank's numbers exceed 2 GiB");
+    const int count = static_cast<int>(mine.size());
+    std::vector<int> counts(static_cast<std::size_t>(m_size)), offsets(counts.size());
+    MPI_Allgather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
+    long long total = 0;
+    for (std::size_t r = 0; r < counts.size(); ++r) {
+      offsets[r] = static_cast<int>(total);
+      total += counts[r];
+      if (total > INT_MAX) throw std::length_error("the ranks' numbers together exceed MPI's message limit");
+    }
+    std::vector<double> all(static_cast<std::size_t>(total));
+    MPI_Allgatherv(mine.data(), count, MPI_DOUBLE, all.data(), counts.data(), offsets.data(), MPI_DOUBLE,
+                   MPI_COMM_WORLD);
+    std::vector<std::vector<double>> lists;
+    for (std::size_t r = 0; r < counts.size(); ++r) {
+      lists.emplace_back(all.begin() + offsets[r], all.begin() + offsets[r] + counts[r]);
+    }
+    return lists;
+  }
+
+  /// Ends every rank of the job now, with `status`: what a rank does when it fails in the middle of work the others
+  /// wait on.
+  [[noreturn]] void abort(int status) const {
+    MPI_Abort(MPI_COMM_WORLD, status);
+    std::exit(status);
   }
 
   /// Rank 0's `value`, on every rank.

@@ -1,7 +1,7 @@
 """analyse_checkpoint_mpi under mpirun against one process: with 1, 2 and 3 ranks (oversubscribed on a 2-core
-machine) the report set is the one-process set, file for file, byte for byte; a rank that fails ends the job
-with the failing unit named and no report; a rank that is killed ends the job with no report; an unusable --out
-is refused before any rank analyses.
+machine), splitting the units or (--split-stability) every head's stability pass, the report set is the one-process
+set, file for file, byte for byte; a rank that fails ends the job with the failing unit named and no report; a
+rank that is killed ends the job with no report; an unusable --out is refused before any rank analyses.
 
     check_mpi.py MPIEXEC ANALYSE_CHECKPOINT ANALYSE_CHECKPOINT_MPI CHECKPOINT DUMP WORKDIR
 """
@@ -33,13 +33,36 @@ def ranks(n, *arguments):
 
 one = os.path.join(work, "one")
 run([single, checkpoint, "--dump", dump, "--out", one, "--threads", "1"])
+
+
+def same_report_set(out, reference, what):
+    for name in FILES:
+        if open(os.path.join(out, name), "rb").read() != open(os.path.join(reference, name), "rb").read():
+            sys.exit(f"{what}: {name} differs from the one-process report")
+
+
 for n in (1, 2, 3):
     out = os.path.join(work, f"ranks{n}")
     run(ranks(n, "--dump", dump, "--out", out))
-    for name in FILES:
-        if open(os.path.join(out, name), "rb").read() != open(os.path.join(one, name), "rb").read():
-            sys.exit(f"{n} ranks: {name} differs from the one-process report")
+    same_report_set(out, one, f"{n} ranks")
 print("1, 2 and 3 ranks write the one-process report set, byte for byte")
+
+# A longer context (the fixture's 40 tokens five times over, perturbed): 200 query rows are four blocks of the
+# stability pass, so splitting each head's pass gives every rank blocks to compute.
+long_dump = os.path.join(work, "long_dump")
+os.makedirs(long_dump)
+noise = np.random.default_rng(17)
+for name in sorted(os.listdir(dump)):
+    rows = np.load(os.path.join(dump, name))
+    longer = np.concatenate([rows + 0.01 * noise.standard_normal(rows.shape).astype(rows.dtype) for _ in range(5)])
+    np.save(os.path.join(long_dump, name), longer)
+one_long = os.path.join(work, "one_long")
+run([single, checkpoint, "--dump", long_dump, "--out", one_long, "--threads", "1"])
+for n in (2, 3):
+    out = os.path.join(work, f"ranks{n}_split")
+    run(ranks(n, "--dump", long_dump, "--out", out, "--split-stability"))
+    same_report_set(out, one_long, f"{n} ranks, each stability pass split")
+print("2 and 3 ranks splitting every head's stability pass write the one-process report set, byte for byte")
 
 # Unit 6 (layer 1, head 2) gets a NaN; with 3 ranks it is rank 0's (units 0, 3, 6).
 bad = os.path.join(work, "bad_dump")
@@ -54,6 +77,9 @@ if "rank 0 of 3 failed" not in text or "(layer 1, head 2)" not in text or "is no
     sys.exit(f"the failing rank was not named with its unit:\n{text}")
 if os.path.exists(failed_out):
     sys.exit("a failed run wrote a report")
+text = run(ranks(2, "--dump", bad, "--out", failed_out, "--split-stability"), expect_success=False)
+if "of 2 failed" not in text or "(layer 1, head 2)" not in text or os.path.exists(failed_out):
+    sys.exit(f"with split stability passes, a failing rank did not end the job naming its unit:\n{text}")
 print("a failing rank ends the job, naming its unit; no report")
 
 # Rank 1 is killed (SIGKILL) as it starts: mpirun ends the job, and rank 0, which alone writes, writes nothing.

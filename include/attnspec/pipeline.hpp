@@ -113,6 +113,13 @@ struct PipelineOptions {
   bool causal_field = false;
   std::vector<Eigen::Index> stability_ranks;  ///< more ranks to evaluate (each in [0, the field's rank])
   unsigned threads = 0;                       ///< threads across units (0: all hardware threads)
+  /// One head's stability pass split across processes, for long contexts where it dominates: this process
+  /// computes share `stability_share` of every head's row blocks, and `exchange_stability`, given this share's
+  /// totals, returns every share's in share order (an MPI all-gather, for instance), so each process completes the
+  /// pass with the bits one process computes. Every process analyses the same units in the same order, so this
+  /// needs threads = 1.
+  StabilityShare stability_share;
+  std::function<std::vector<std::vector<double>>(const std::vector<double>&)> exchange_stability;
   /// Called after each unit with (done, total), from the worker that finished it, one call at a time. Return
   /// false to cancel: the run stops and throws attnspec::cancelled.
   std::function<bool(std::size_t, std::size_t)> progress;
@@ -235,7 +242,9 @@ HeadReport analyse_head(const HeadId& id, const HeadInput<Scalar>& input, const 
       stability.causal = causal;
       stability.ranks_at_variance = {options.tau};
       stability.ranks = options.stability_ranks;
+      stability.share = options.stability_share;
       bound.emplace(input.queries, input.keys, stability);
+      if (stability.share.count > 1) bound->complete_shares(options.exchange_stability(bound->share_totals()));
       report.causal = causal;
       field = &bound->field();
       const Eigen::Index k_tau = SpectrumStats<Scalar>(field->singular_values()).rank_at(options.tau);
@@ -326,9 +335,15 @@ ModelReport analyse_model(const std::vector<HeadId>& heads, const typename detai
   if (!(options.tau > 0 && options.tau <= 1)) {
     detail::throw_invalid_argument(function, "tau = ", options.tau, " must be in (0, 1]");
   }
+  if (options.stability_share.count > 1 && (!options.exchange_stability || options.threads != 1)) {
+    detail::throw_invalid_argument(function, "a stability pass split into ", options.stability_share.count,
+                                   " shares needs exchange_stability and threads = 1 (threads = ", options.threads,
+                                   ")");
+  }
   ModelReport report;
   report.options = options;
   report.options.progress = nullptr;
+  report.options.exchange_stability = nullptr;
   report.scalar = std::is_same_v<Scalar, float> ? "float" : "double";
   report.grouping = heads.front().query_heads > 1 ? QueryGrouping::per_kv_head : QueryGrouping::per_query_head;
   report.heads.resize(heads.size());
