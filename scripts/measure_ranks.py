@@ -1,7 +1,8 @@
 """The scaling figures of docs/distributed.md: a Llama-shaped checkpoint written here (2 layers of 8 heads,
 d = 128, D = 1024, random float32 weights) with a dump of n = 4096 queries and keys per head (a planted rank-8
 structure plus noise), analysed with stability at k@0.9 by one process on 1 and 2 threads and by
-analyse_checkpoint_mpi on 1 and 2 ranks of 1 thread, best of --repeats wall-clock runs each.
+analyse_checkpoint_mpi on 1 and 2 ranks of 1 thread (splitting the units, then every head's stability pass), best
+of --repeats wall-clock runs each.
 
     /usr/bin/python3 scripts/measure_ranks.py build [--repeats 3]
 """
@@ -61,7 +62,8 @@ def main():
     runs = [("1 process, 1 thread", [single, *common, "1"]),
             ("1 process, 2 threads", [single, *common, "2"]),
             ("mpirun -n 1, 1 thread", ["mpirun", "-n", "1", parallel, *common, "1"]),
-            ("mpirun -n 2, 1 thread each", ["mpirun", "-n", "2", parallel, *common, "1"])]
+            ("mpirun -n 2, 1 thread each", ["mpirun", "-n", "2", parallel, *common, "1"]),
+            ("mpirun -n 2, --split-stability", ["mpirun", "-n", "2", parallel, *common, "1", "--split-stability"])]
     print(f"{LAYERS * HEADS} heads, n = {TOKENS}, d = {HEAD_DIM}, D = {MODEL_DIM}, stability at k@0.9; "
           f"best of {args.repeats}")
     print("| run | wall time | speed-up over 1 process, 1 thread |\n| --- | ---: | ---: |")
