@@ -314,3 +314,69 @@ TEST_CASE("one object is reused across heads of different shapes", "[field]") {
   CHECK(field.cols() == 15);
   CHECK(field.keys().rows() == 15);
 }
+
+TEMPLATE_TEST_CASE("keep_factors = false reads Q and K in place, block by block, to the same spectrum", "[field]",
+                   float, double) {
+  std::mt19937_64 rng(61);
+  using Field = LogitEnergyField<TestType>;
+  const double tol = spectrum_tolerance<TestType>();
+  FieldOptions streamed;
+  streamed.keep_factors = false;
+  auto check_same = [&](const auto& q, const auto& k, FieldOptions kept_options) {
+    FieldOptions streamed_options = kept_options;
+    streamed_options.keep_factors = false;
+    const Field kept(q, k, kept_options), read_in_place(q, k, streamed_options);
+    const double sigma1 = std::max(double(kept.singular_values()(0)), 1e-300);
+    REQUIRE(read_in_place.singular_values().size() == kept.singular_values().size());
+    CHECK((read_in_place.singular_values() - kept.singular_values()).template cast<double>().cwiseAbs().maxCoeff() <=
+          10 * tol * sigma1);
+    CHECK(read_in_place.rows() == kept.rows());
+    CHECK(read_in_place.cols() == kept.cols());
+    CHECK(read_in_place.head_dim() == kept.head_dim());
+    CHECK(read_in_place.query_route() == kept.query_route());
+    CHECK(read_in_place.key_route() == kept.key_route());
+  };
+  // Several 1,024-row blocks with a ragged last one; sink keys dropped; raw logits; the Gram route.
+  const MatrixXd q = low_rank_plus_noise(2500, 24, 5, 0.1, rng), k = low_rank_plus_noise(3100, 24, 5, 0.1, rng);
+  check_same(q, k, FieldOptions{});
+  FieldOptions dropped;
+  dropped.drop_leading_keys = 1500;
+  check_same(q, k, dropped);
+  FieldOptions raw;
+  raw.center_rows = false;
+  check_same(q.cast<TestType>(), k.cast<TestType>(), raw);  // in Scalar already: read as views
+  FieldOptions gram;
+  gram.algorithm = attnspec::FieldAlgorithm::gram;
+  check_same(q, k, gram);
+  // Row-major host buffers, converted block by block.
+  const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> row_major = q.cast<float>();
+  check_same(row_major, k, FieldOptions{});
+  // Entries whose squares overflow (rescaled block by block) and a rank-deficient K (Householder takes over).
+  const double squares_overflow = std::is_same_v<TestType, float> ? 1e25 : 1e160;
+  check_same(MatrixXd(squares_overflow * q.topRows(700)), k.topRows(900), FieldOptions{});
+  MatrixXd deficient = k.topRows(1300);
+  deficient.col(3) = deficient.col(5);
+  check_same(q.topRows(1100), deficient, FieldOptions{});
+  // Keys sharing a large offset centre as the kept path centres them.
+  check_same(q.topRows(50), MatrixXd((k.topRows(60).array() + 1e6).matrix()), FieldOptions{});
+
+  // Errors name the entry in the caller's matrix, beyond the first block and after dropped keys.
+  MatrixXd broken = k;
+  broken(2000, 7) = std::numeric_limits<double>::quiet_NaN();
+  require_invalid_argument([&] { Field(q, broken, streamed); }, {"K(2000, 7) = nan", "(K is 3100x24)"});
+  FieldOptions streamed_dropped = streamed;
+  streamed_dropped.drop_leading_keys = 10;
+  require_invalid_argument([&] { Field(q, broken, streamed_dropped); }, {"K(2000, 7) = nan"});
+  MatrixXd huge_keys = k.topRows(9);
+  huge_keys(0, 0) = 1.5e308;
+  huge_keys(1, 0) = -1.5e308;
+  if constexpr (std::is_same_v<TestType, double>) {
+    require_invalid_argument([&] { Field(q.topRows(9), huge_keys, streamed); }, {"centring K (9x24) overflows"});
+  }
+  const Field field(q.topRows(30), k.topRows(40), streamed);
+  require_invalid_argument([&] { (void)field.queries(); }, {"LogitEnergyField::queries", "keep_factors = false"});
+  require_invalid_argument([&] { (void)field.dense(); }, {"LogitEnergyField::dense", "keep_factors = false"});
+  FieldOptions vectors = streamed;
+  vectors.compute_vectors = true;
+  require_invalid_argument([&] { Field(q, k, vectors); }, {"compute_vectors needs keep_factors"});
+}

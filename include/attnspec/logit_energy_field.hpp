@@ -9,6 +9,7 @@
 
 #include "algorithms.hpp"
 #include "detail/checks.hpp"
+#include "detail/factor_rows.hpp"
 #include "detail/factored_svd.hpp"
 
 namespace attnspec {
@@ -19,6 +20,10 @@ struct FieldOptions {
   bool center_rows = true;             ///< subtract each row's mean (E~); false gives the raw logits E = s·Q·Kᵀ
   Eigen::Index drop_leading_keys = 0;  ///< ignore the first j keys (an attention sink / BOS column)
   bool compute_vectors = false;        ///< also keep singular vectors (needed for rank_k_rows)
+  /// Keep the queries and keys as used (converted, centred) for queries(), keys() and dense(). false: read them
+  /// block by block from the caller's memory and hold no copy — memory O(block·d) beyond the inputs — for
+  /// singular values only (not with compute_vectors).
+  bool keep_factors = true;
   FieldAlgorithm algorithm = FieldAlgorithm::accurate;
   /// Threads for one field (0: all hardware threads; Q and K are reduced concurrently when >= 2).
   /// analyse_model parallelises across heads instead and leaves this at 1.
@@ -66,22 +71,9 @@ class LogitEnergyField {
                                      "FieldAlgorithm::gram computes singular values only; "
                                      "compute_vectors needs FieldAlgorithm::accurate");
     }
-
-    // Everything is computed into locals and moved in at the end, so a head that fails leaves the previous one.
-    Matrix used_queries = queries.template cast<Scalar>();
-    Matrix used_keys = keys.bottomRows(keys.rows() - options.drop_leading_keys).template cast<Scalar>();
-    // Checked after conversion, so a double too large for float is caught as well as NaN and Inf.
-    detail::require_finite_after_cast(function, "Q", queries, used_queries);
-    detail::require_finite_after_cast(function, "K", keys, used_keys, options.drop_leading_keys);
-    if (options.center_rows) {
-      center_keys(used_keys);
-      // Differences of keys overflow only for entries within a factor of two of the largest finite value.
-      if (!used_keys.allFinite()) {
-        detail::throw_invalid_argument(function, "centring K (", detail::shape_of(used_keys),
-                                       ") overflows: its largest |entry| ", keys.cwiseAbs().maxCoeff(),
-                                       " is too close to the largest finite value; "
-                                       "scale the keys down and put the factor into FieldOptions::scale");
-      }
+    if (options.compute_vectors && !options.keep_factors) {
+      detail::throw_invalid_argument(function,
+                                     "compute_vectors needs keep_factors (the vectors are lifted through them)");
     }
 
     detail::FactoredSvd<Scalar> svd;
@@ -90,13 +82,35 @@ class LogitEnergyField {
     // the time of CholeskyQR2 in float (docs/performance.md). Vectors still need the orthogonal factors.
     const bool grams_in_double =
         options.algorithm == FieldAlgorithm::gram || (std::is_same_v<Scalar, float> && !options.compute_vectors);
-    if (grams_in_double) {
-      svd.compute_from_grams(used_queries, used_keys, scale, options.threads, function);
+    auto decompose = [&](const Rows& used_queries, const Rows& used_keys) {
+      if (grams_in_double) {
+        svd.compute_from_grams(used_queries, used_keys, scale, options.threads, function);
+      } else {
+        svd.compute(used_queries, used_keys, scale, options.compute_vectors, options.threads, function);
+      }
+    };
+    // Everything is computed into locals and moved in at the end, so a head that fails leaves the previous one.
+    const Eigen::Index dropped = options.drop_leading_keys;
+    Matrix used_queries, used_keys;
+    if (options.keep_factors) {
+      used_queries = queries.template cast<Scalar>();
+      used_keys = keys.bottomRows(keys.rows() - dropped).template cast<Scalar>();
+      // Checked after conversion, so a double too large for float is caught as well as NaN and Inf.
+      detail::require_finite_after_cast(function, "Q", queries, used_queries);
+      detail::require_finite_after_cast(function, "K", keys, used_keys, dropped);
+      if (options.center_rows) {
+        center_keys(used_keys);
+        require_centred_keys_finite(used_keys, keys);
+      }
+      decompose(Rows::of(used_queries), Rows::of(used_keys));
     } else {
-      svd.compute(used_queries, used_keys, scale, options.compute_vectors, options.threads, function);
+      StreamedFactor streamed_queries(queries, 0, "Q"), streamed_keys(keys, dropped, "K");
+      if (options.center_rows) streamed_keys.centre(keys);
+      decompose(streamed_queries.rows(queries), streamed_keys.rows(keys));
     }
     m_queries.swap(used_queries);
     m_keys.swap(used_keys);
+    m_shape = {queries.rows(), keys.rows() - dropped, queries.cols()};
     m_svd = std::move(svd);
     m_options = options;
     m_scale = scale;
@@ -110,21 +124,23 @@ class LogitEnergyField {
   /// m'×r right singular vectors; requires FieldOptions::compute_vectors.
   const Matrix& right_singular_vectors() const { return m_svd.right_vectors("right_singular_vectors"); }
 
-  /// The queries as used (converted to Scalar).
-  const Matrix& queries() const { return m_queries; }
-  /// The keys as used: leading keys dropped, centred when rows are centred.
-  const Matrix& keys() const { return m_keys; }
-  Eigen::Index rows() const { return m_queries.rows(); }
-  Eigen::Index cols() const { return m_keys.rows(); }
-  Eigen::Index head_dim() const { return m_queries.cols(); }
+  /// The queries as used (converted to Scalar); needs FieldOptions::keep_factors.
+  const Matrix& queries() const { return kept("LogitEnergyField::queries", m_queries); }
+  /// The keys as used: leading keys dropped, centred when rows are centred; needs FieldOptions::keep_factors.
+  const Matrix& keys() const { return kept("LogitEnergyField::keys", m_keys); }
+  Eigen::Index rows() const { return m_shape.rows; }
+  Eigen::Index cols() const { return m_shape.cols; }
+  Eigen::Index head_dim() const { return m_shape.head_dim; }
   double scale() const { return m_scale; }
   const FieldOptions& options() const { return m_options; }
   /// How Q and K were reduced (CholeskyQR2, Householder or Gram): for diagnostics and benchmarks.
   FactorRoute query_route() const { return m_svd.route_a(); }
   FactorRoute key_route() const { return m_svd.route_b(); }
 
-  /// The n×m' field itself. Allocates n×m': for small cases and for checking.
-  Matrix dense() const { return static_cast<Scalar>(m_scale) * m_queries * m_keys.transpose(); }
+  /// The n×m' field itself. Allocates n×m': for small cases and for checking. Needs FieldOptions::keep_factors.
+  Matrix dense() const {
+    return static_cast<Scalar>(m_scale) * kept("LogitEnergyField::dense", m_queries) * m_keys.transpose();
+  }
 
   /// Rows [first_row, first_row + row_count) of the best rank-k approximation; requires vectors.
   Matrix rank_k_rows(Eigen::Index k, Eigen::Index first_row, Eigen::Index row_count) const {
@@ -143,6 +159,107 @@ class LogitEnergyField {
   }
 
  private:
+  using Rows = detail::FactorRows<Scalar>;
+
+  // A factor read from the caller's memory 1,024 rows at a time: checked for finite entries and measured (largest
+  // entry, and for keys the mean that centring subtracts) in passes that hold one block, then read the same way by
+  // the kernel — as a view when the caller's matrix is already column-major Scalar and nothing is subtracted.
+  class StreamedFactor {
+   public:
+    template <class Derived>
+    StreamedFactor(const Eigen::MatrixBase<Derived>& x, Eigen::Index first_row, const char* argument)
+        : m_first_row(first_row), m_rows(x.rows() - first_row) {
+      for_each_block(x, [&](Eigen::Index first, const Matrix& block) {
+        // Checked after conversion, so a double too large for float is caught as well as NaN and Inf.
+        detail::require_finite_after_cast("LogitEnergyField", argument, x, block, m_first_row + first);
+        m_largest = std::max(m_largest, block.cwiseAbs().maxCoeff());
+      });
+    }
+
+    // Centring as center_keys does it: relative to the first row, then the mean of the differences (in double).
+    template <class Derived>
+    void centre(const Eigen::MatrixBase<Derived>& x) {
+      m_pivot = x.row(m_first_row).template cast<Scalar>();
+      Eigen::RowVectorXd sum = Eigen::RowVectorXd::Zero(x.cols());
+      for_each_block(x, [&](Eigen::Index, const Matrix& block) {
+        sum += (block.rowwise() - m_pivot).template cast<double>().colwise().sum();
+      });
+      m_mean = (sum / static_cast<double>(m_rows)).template cast<Scalar>();
+      m_centred = true;
+      m_largest = 0;
+      for_each_block(x, [&](Eigen::Index, const Matrix& block) {
+        m_buffer = block;
+        subtract_centre(m_buffer);
+        require_centred_keys_finite(m_buffer, x);
+        m_largest = std::max(m_largest, m_buffer.cwiseAbs().maxCoeff());
+      });
+    }
+
+    // The kernel's view of the factor; it reads `x`, which must outlive the returned rows' use.
+    template <class Derived>
+    Rows rows(const Eigen::MatrixBase<Derived>& x) {
+      Rows factor;
+      factor.rows = m_rows;
+      factor.cols = x.cols();
+      factor.largest = m_largest;
+      factor.block_rows = kStreamRows;
+      factor.read = [this, &x](Eigen::Index first, Eigen::Index count) {
+        const auto source = x.middleRows(m_first_row + first, count);
+        if constexpr (std::is_same_v<typename Derived::Scalar, Scalar> &&
+                      bool(Derived::Flags & Eigen::DirectAccessBit) && !bool(Derived::Flags & Eigen::RowMajorBit) &&
+                      Derived::InnerStrideAtCompileTime == 1) {
+          if (!m_centred) {
+            return typename Rows::Block(source.data(), count, x.cols(), Eigen::OuterStride<>(source.outerStride()));
+          }
+        }
+        m_buffer = source.template cast<Scalar>();
+        if (m_centred) subtract_centre(m_buffer);
+        return typename Rows::Block(m_buffer.data(), count, x.cols(), Eigen::OuterStride<>(count));
+      };
+      return factor;
+    }
+
+   private:
+    static constexpr Eigen::Index kStreamRows = 1024;
+
+    template <class Derived, class Visit>
+    void for_each_block(const Eigen::MatrixBase<Derived>& x, Visit&& visit) {
+      for (Eigen::Index first = 0; first < m_rows; first += kStreamRows) {
+        m_converted = x.middleRows(m_first_row + first, std::min(kStreamRows, m_rows - first)).template cast<Scalar>();
+        visit(first, m_converted);
+      }
+    }
+    void subtract_centre(Matrix& block) const {
+      block.rowwise() -= m_pivot;
+      block.rowwise() -= m_mean;
+    }
+
+    Eigen::Index m_first_row, m_rows;
+    Scalar m_largest = 0;
+    bool m_centred = false;
+    RowVector m_pivot, m_mean;
+    Matrix m_converted, m_buffer;
+  };
+
+  // Differences of keys overflow only for entries within a factor of two of the largest finite value.
+  template <class Derived>
+  static void require_centred_keys_finite(const Matrix& centred, const Eigen::MatrixBase<Derived>& keys) {
+    if (!centred.allFinite()) {
+      detail::throw_invalid_argument("LogitEnergyField", "centring K (", detail::shape_of(keys),
+                                     ") overflows: its largest |entry| ", keys.cwiseAbs().maxCoeff(),
+                                     " is too close to the largest finite value; "
+                                     "scale the keys down and put the factor into FieldOptions::scale");
+    }
+  }
+
+  const Matrix& kept(const char* function, const Matrix& factor) const {
+    if (!m_options.keep_factors) {
+      detail::throw_invalid_argument(function,
+                                     "the field kept no queries and keys (FieldOptions::keep_factors = false)");
+    }
+    return factor;
+  }
+
   // Subtracts the mean key. The mean is taken of the keys relative to the first key ("shifted data"), which
   // keeps digits when all keys share a large offset and makes constant keys centre to exactly zero.
   static void center_keys(Matrix& keys) {
@@ -152,7 +269,10 @@ class LogitEnergyField {
     keys.rowwise() -= mean;
   }
 
-  Matrix m_queries, m_keys;  // the factors actually used: converted, sink keys dropped, centred
+  Matrix m_queries, m_keys;  // the factors actually used: converted, sink keys dropped, centred (when kept)
+  struct Shape {
+    Eigen::Index rows = 0, cols = 0, head_dim = 0;
+  } m_shape;
   FieldOptions m_options;
   double m_scale = 0;
   detail::FactoredSvd<Scalar> m_svd;

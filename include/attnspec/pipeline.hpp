@@ -253,7 +253,9 @@ HeadReport analyse_head(const HeadId& id, const HeadInput<Scalar>& input, const 
         if (at.k != k_tau) report.stability.push_back(at);
       }
     } else {
-      plain_field.compute(input.queries, input.keys, options.field);
+      FieldOptions values_only = options.field;
+      values_only.keep_factors = false;  // read in place: the head's Q and K are held once, by the input
+      plain_field.compute(input.queries, input.keys, values_only);
     }
     report.queries = field->rows();
     report.keys = field->cols();

@@ -224,7 +224,7 @@ struct StabilityShare {
 
 /// Options of the stability calculator.
 struct StabilityOptions {
-  FieldOptions field;            ///< the field's definition (scale, centring, sink keys); vectors are always kept
+  FieldOptions field;            ///< the field's definition (scale, centring, sink keys); vectors and factors are kept
   bool causal = false;           ///< query i sees keys j <= i only (queries and keys from one sequence: n = m)
   Eigen::Index block_rows = 64;  ///< rows per streaming block; memory is O(threads·block_rows·m)
   unsigned threads = 1;          ///< threads for blocks of rows (0: all hardware threads); results do not depend on it
@@ -406,6 +406,7 @@ class SoftmaxStabilityBound {
     }
     FieldOptions field_options = options.field;
     field_options.compute_vectors = true;
+    field_options.keep_factors = true;  // the pass reads the field's Q, K and vectors
     m_field.compute(queries, keys, field_options);
     m_causal = options.causal;
 

@@ -48,8 +48,8 @@ class _FactoredSpectrum:
 
 class LogitEnergyField(_FactoredSpectrum):
     def __init__(self, Q: ArrayLike, K: ArrayLike, *, scale: Optional[float] = None, center_rows: bool = True,
-                 drop_leading_keys: int = 0, compute_vectors: bool = False, algorithm: str = "accurate",
-                 threads: int = 1, dtype: DType = "float64") -> None: ...
+                 drop_leading_keys: int = 0, compute_vectors: bool = False, keep_factors: bool = True,
+                 algorithm: str = "accurate", threads: int = 1, dtype: DType = "float64") -> None: ...
     @property
     def rows(self) -> int: ...
     @property

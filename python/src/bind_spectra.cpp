@@ -68,13 +68,14 @@ std::string interaction_repr(const Interaction& interaction) {
 }
 
 Field make_field(py::handle queries, py::handle keys, std::optional<double> scale, bool center_rows,
-                 Eigen::Index drop_leading_keys, bool compute_vectors, const std::string& algorithm, long long threads,
-                 py::handle dtype) {
+                 Eigen::Index drop_leading_keys, bool compute_vectors, bool keep_factors, const std::string& algorithm,
+                 long long threads, py::handle dtype) {
   constexpr const char* function = "LogitEnergyField";
   MatrixArgument q(queries, function, "Q"), k(keys, function, "K");
   MatrixArgument::unify(q, k);
   FieldOptions options = field_options(scale, center_rows, drop_leading_keys, algorithm, threads, function);
   options.compute_vectors = compute_vectors;
+  options.keep_factors = keep_factors;
   const Precision precision = precision_of(dtype, function);
   py::gil_scoped_release release;
   return Field(precision, [&](auto& field) {
@@ -163,15 +164,16 @@ scale-free (computed on sigma / sigma_1) and accumulated in double.)")
   py::class_<Field> field(module, "LogitEnergyField", R"(The logit energy field of one head on one text.
 
 LogitEnergyField(Q, K, *, scale=None, center_rows=True, drop_leading_keys=0, compute_vectors=False,
-                 algorithm="accurate", threads=1, dtype="float64")
+                 keep_factors=True, algorithm="accurate", threads=1, dtype="float64")
 
 Q is n x d, K is m x d (numpy arrays, torch tensors or anything numpy converts). The field is
 scale * Q @ (K - mean key).T (rows centred) without forming it; scale None means 1/sqrt(d). float32 and float64
-arrays are read in place in any memory layout. The GIL is released while computing.)");
+arrays are read in place in any memory layout. keep_factors=False keeps no converted copy of Q and K (they are
+read 1,024 rows at a time; dense() is then unavailable). The GIL is released while computing.)");
   field
       .def(py::init(&make_field), "Q"_a, "K"_a, py::kw_only(), "scale"_a = py::none(), "center_rows"_a = true,
-           "drop_leading_keys"_a = 0, "compute_vectors"_a = false, "algorithm"_a = "accurate", "threads"_a = 1,
-           "dtype"_a = "float64")
+           "drop_leading_keys"_a = 0, "compute_vectors"_a = false, "keep_factors"_a = true, "algorithm"_a = "accurate",
+           "threads"_a = 1, "dtype"_a = "float64")
       .def_property_readonly("rows", [](const Field& f) { return f.visit([](auto& a) { return a.rows(); }); })
       .def_property_readonly(
           "cols", [](const Field& f) { return f.visit([](auto& a) { return a.cols(); }); },

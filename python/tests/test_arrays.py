@@ -72,3 +72,16 @@ def test_torch_tensors_of_every_precision(rng):
     # A float32 tensor is read in place through its numpy view.
     big = torch.randn(4096, 64)
     assert peak_allocation(lambda: attnspec.LogitEnergyField(big, big)) < big.numel() * 4 / 20
+
+
+def test_keep_factors_false_reads_in_place_to_the_same_values(rng):
+    Q, K = rng.standard_normal((3000, 32)), rng.standard_normal((2500, 32))
+    kept = attnspec.LogitEnergyField(Q, K)
+    for q, k in [(Q, K), (np.asfortranarray(Q), K[::2]), (Q.astype(np.float32), K.astype(np.float32))]:
+        in_place = attnspec.LogitEnergyField(q, k, keep_factors=False)
+        reference = attnspec.LogitEnergyField(q, k)
+        assert np.allclose(in_place.singular_values, reference.singular_values, rtol=1e-12 if q.dtype == float else 1e-5)
+    assert np.allclose(attnspec.LogitEnergyField(Q, K, keep_factors=False).singular_values, kept.singular_values,
+                       rtol=1e-13)
+    with pytest.raises(attnspec.InvalidArgument, match="keep_factors = false"):
+        attnspec.LogitEnergyField(Q, K, keep_factors=False).dense()

@@ -21,6 +21,7 @@
 
 #include "bidiagonal_values.hpp"
 #include "checks.hpp"
+#include "factor_rows.hpp"
 #include "parallel_for.hpp"
 #include "triangular_factor.hpp"
 
@@ -31,18 +32,28 @@ class FactoredSvd {
  public:
   using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
   using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+  using Rows = FactorRows<Scalar>;
 
-  /// SVD of scale·a·bᵀ for a (n×d) and b (m×d); singular vectors only when `with_vectors`. With `threads` >= 2
-  /// the two factors are reduced concurrently. `caller` names the public function in errors.
-  FactoredSvd& compute(const Matrix& a, const Matrix& b, double scale, bool with_vectors, unsigned threads,
+  /// SVD of scale·a·bᵀ for a (n×d) and b (m×d), held or read block by block; singular vectors only when
+  /// `with_vectors` (which needs held factors). With `threads` >= 2 the two factors are reduced concurrently (their
+  /// readers then run at the same time). `caller` names the public function in errors.
+  FactoredSvd& compute(const Rows& a, const Rows& b, double scale, bool with_vectors, unsigned threads,
                        const char* caller);
+  FactoredSvd& compute(const Matrix& a, const Matrix& b, double scale, bool with_vectors, unsigned threads,
+                       const char* caller) {
+    return compute(Rows::of(a), Rows::of(b), scale, with_vectors, threads, caller);
+  }
 
   /// Singular values only, from the two d×d Gram matrices accumulated in double: about the cost of the two XᵀX
   /// products alone, but σ_i carries an absolute error of order ε·σ₁²/σ_i (squared condition numbers), so values
   /// far below σ₁ lose digits. With Cholesky factors G_A = L_A·L_Aᵀ and G_B = L_B·L_Bᵀ, σ(A·Bᵀ) = σ(L_Aᵀ·L_B): the
   /// eigenvalues of G_A·G_B are those of L_Bᵀ·L_A·L_Aᵀ·L_B. A Gram matrix that is not positive definite (a
   /// rank-deficient factor, fewer rows than d) sends the product down the accurate route instead.
-  FactoredSvd& compute_from_grams(const Matrix& a, const Matrix& b, double scale, unsigned threads, const char* caller);
+  FactoredSvd& compute_from_grams(const Rows& a, const Rows& b, double scale, unsigned threads, const char* caller);
+  FactoredSvd& compute_from_grams(const Matrix& a, const Matrix& b, double scale, unsigned threads,
+                                  const char* caller) {
+    return compute_from_grams(Rows::of(a), Rows::of(b), scale, threads, caller);
+  }
 
   const Vector& singular_values() const { return m_singular_values; }
   /// n×r left singular vectors (orthonormal columns); `caller` names the public function in the error
@@ -63,7 +74,7 @@ class FactoredSvd {
   };
 
   template <class Step>
-  void for_both(unsigned threads, Step&& step, const Matrix& a, const Matrix& b) {
+  void for_both(unsigned threads, Step&& step, const Rows& a, const Rows& b) {
     std::atomic<bool> stop{false};
     parallel_for(2, threads, stop, [&](std::size_t which) { which == 0 ? step(m_a, a) : step(m_b, b); });
   }
@@ -106,16 +117,19 @@ class FactoredSvd {
     return lifted;
   }
 
-  // G = xᵀx in double; float data is widened one block of rows at a time, so no double copy of x exists.
-  static void gram_in_double(const Matrix& x, Eigen::MatrixXd& gram, Eigen::MatrixXd& block) {
-    gram.setZero(x.cols(), x.cols());
-    if constexpr (std::is_same_v<Scalar, double>) {
-      gram.selfadjointView<Eigen::Lower>().rankUpdate(x.transpose());
-    } else {
-      constexpr Eigen::Index kBlockRows = 1024;
-      for (Eigen::Index first = 0; first < x.rows(); first += kBlockRows) {
-        block = x.middleRows(first, std::min(kBlockRows, x.rows() - first)).template cast<double>();
-        gram.selfadjointView<Eigen::Lower>().rankUpdate(block.transpose());
+  // G = xᵀx in double; float data is widened 1,024 rows at a time, so no double copy of x exists.
+  static void gram_in_double(const Rows& x, Eigen::MatrixXd& gram, Eigen::MatrixXd& block) {
+    gram.setZero(x.cols, x.cols);
+    for (Eigen::Index first = 0; first < x.rows; first += x.block_rows) {
+      const typename Rows::Block rows = x.read(first, std::min(x.block_rows, x.rows - first));
+      if constexpr (std::is_same_v<Scalar, double>) {
+        gram.selfadjointView<Eigen::Lower>().rankUpdate(rows.transpose());
+      } else {
+        constexpr Eigen::Index kWidenedRows = 1024;
+        for (Eigen::Index part = 0; part < rows.rows(); part += kWidenedRows) {
+          block = rows.middleRows(part, std::min(kWidenedRows, rows.rows() - part)).template cast<double>();
+          gram.selfadjointView<Eigen::Lower>().rankUpdate(block.transpose());
+        }
       }
     }
     gram.triangularView<Eigen::StrictlyUpper>() = gram.transpose();
@@ -134,12 +148,13 @@ class FactoredSvd {
 // uses them leaves them to src/instantiations.cpp instead of compiling them again.
 
 template <typename Scalar>
-FactoredSvd<Scalar>& FactoredSvd<Scalar>::compute(const Matrix& a, const Matrix& b, double scale, bool with_vectors,
+FactoredSvd<Scalar>& FactoredSvd<Scalar>::compute(const Rows& a, const Rows& b, double scale, bool with_vectors,
                                                   unsigned threads, const char* caller) {
+  if (with_vectors && (!a.held || !b.held)) throw_invalid_argument(caller, "singular vectors need held factors");
   m_has_vectors = with_vectors;
   // Lifting the core's vectors needs Q, which only the Householder route keeps (implicitly).
   for_both(
-      threads, [&](FactorWork& factor, const Matrix& x) { factor.triangular.compute(x, with_vectors); }, a, b);
+      threads, [&](FactorWork& factor, const Rows& x) { factor.triangular.compute(x, with_vectors); }, a, b);
   m_core.noalias() = m_a.triangular.r() * m_b.triangular.r().transpose();
   m_routes = {m_a.triangular.route(), m_b.triangular.route()};
   const int exponent = m_a.triangular.exponent() + m_b.triangular.exponent();
@@ -158,14 +173,14 @@ FactoredSvd<Scalar>& FactoredSvd<Scalar>::compute(const Matrix& a, const Matrix&
 }
 
 template <typename Scalar>
-FactoredSvd<Scalar>& FactoredSvd<Scalar>::compute_from_grams(const Matrix& a, const Matrix& b, double scale,
+FactoredSvd<Scalar>& FactoredSvd<Scalar>::compute_from_grams(const Rows& a, const Rows& b, double scale,
                                                              unsigned threads, const char* caller) {
   m_has_vectors = false;
   m_u.resize(0, 0);
   m_v.resize(0, 0);
   for_both(
       threads,
-      [](FactorWork& factor, const Matrix& x) {
+      [](FactorWork& factor, const Rows& x) {
         gram_in_double(x, factor.gram, factor.block);
         factor.cholesky.compute(factor.gram);
       },

@@ -17,6 +17,7 @@
 #include <limits>
 
 #include "../algorithms.hpp"
+#include "factor_rows.hpp"
 
 namespace attnspec::detail {
 
@@ -25,9 +26,13 @@ class TriangularFactor {
  public:
   using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
 
-  /// R (min(n, d) × d, upper trapezoidal) of the n×d matrix x·2^(−exponent()). Reuses this object's storage.
-  /// `keep_q` forces Householder QR, whose implicit Q (householder()) can then lift singular vectors.
-  const Matrix& compute(const Matrix& x, bool keep_q = false);
+  using Rows = FactorRows<Scalar>;
+
+  /// R (min(n, d) × d, upper trapezoidal) of the n×d factor x·2^(−exponent()), held or read block by block (then
+  /// held whole only if Householder QR has to take over). Reuses this object's storage. `keep_q` (a held factor)
+  /// forces Householder QR, whose implicit Q (householder()) can then lift singular vectors.
+  const Matrix& compute(const Rows& x, bool keep_q = false);
+  const Matrix& compute(const Matrix& x, bool keep_q = false) { return compute(Rows::of(x), keep_q); }
 
   const Matrix& r() const { return m_r; }
   /// The power of two taken out of x before factoring: x = Q·R·2^exponent().
@@ -40,12 +45,15 @@ class TriangularFactor {
   // Rows per block of the second pass: Q₁ is never held whole, only one block of it (about 1 MB at d = 128).
   static constexpr Eigen::Index kBlockRows = 1024;
 
-  bool try_cholesky_qr2(const Matrix& x) {
-    const Eigen::Index n = x.rows(), d = x.cols();
+  bool try_cholesky_qr2(const Rows& x, const typename Rows::Reader& read) {
+    const Eigen::Index n = x.rows, d = x.cols;
     if (n < d) return false;
 
     m_gram.setZero(d, d);
-    m_gram.template selfadjointView<Eigen::Lower>().rankUpdate(x.transpose());
+    for (Eigen::Index first = 0; first < n; first += x.block_rows) {
+      m_gram.template selfadjointView<Eigen::Lower>().rankUpdate(
+          read(first, std::min(x.block_rows, n - first)).transpose());
+    }
     m_cholesky.compute(m_gram);
     if (m_cholesky.info() != Eigen::Success) return false;
     m_r1 = m_cholesky.matrixU();
@@ -53,7 +61,7 @@ class TriangularFactor {
     m_gram.setZero(d, d);
     for (Eigen::Index first = 0; first < n; first += kBlockRows) {
       const Eigen::Index rows = std::min(kBlockRows, n - first);
-      m_block = x.middleRows(first, rows);
+      m_block = read(first, rows);
       m_r1.template triangularView<Eigen::Upper>().template solveInPlace<Eigen::OnTheRight>(m_block);
       m_gram.template selfadjointView<Eigen::Lower>().rankUpdate(m_block.transpose());
     }
@@ -84,7 +92,7 @@ class TriangularFactor {
     return distance_squared <= Scalar(0.25);
   }
 
-  Matrix m_gram, m_r1, m_block, m_r, m_scaled;
+  Matrix m_gram, m_r1, m_block, m_r, m_scaled, m_whole;
   int m_exponent = 0;
   Eigen::LLT<Matrix, Eigen::Lower> m_cholesky;
   Eigen::HouseholderQR<Matrix> m_householder;
@@ -95,23 +103,34 @@ class TriangularFactor {
 // uses them leaves them to src/instantiations.cpp instead of compiling them again.
 
 template <typename Scalar>
-const typename TriangularFactor<Scalar>::Matrix& TriangularFactor<Scalar>::compute(const Matrix& x, bool keep_q) {
+const typename TriangularFactor<Scalar>::Matrix& TriangularFactor<Scalar>::compute(const Rows& x, bool keep_q) {
   // Entries whose squares would overflow or underflow (beyond ~1e154 or below ~1e-138 in double) are first
-  // brought to a largest entry in [1, 2) by an exact power of two; the caller scales the result back.
-  const Matrix* input = &x;
+  // brought to a largest entry in [1, 2) by an exact power of two, block by block; the caller scales the result back.
+  typename Rows::Reader read = x.read;
   m_exponent = 0;
-  const Scalar largest = x.cwiseAbs().maxCoeff();
-  if (largest > 0 && !squares_are_safe(largest, x.rows())) {
+  const bool rescaled = x.largest > 0 && !squares_are_safe(x.largest, x.rows);
+  if (rescaled) {
     // Entry by entry: 2^(−exponent) itself is not representable when the largest entry is subnormal.
-    const int exponent = m_exponent = std::ilogb(largest);
-    m_scaled = x.unaryExpr([exponent](Scalar value) { return std::ldexp(value, -exponent); });
-    input = &m_scaled;
+    const int exponent = m_exponent = std::ilogb(x.largest);
+    read = [this, &x, exponent](Eigen::Index first, Eigen::Index count) {
+      m_scaled = x.read(first, count).unaryExpr([exponent](Scalar value) { return std::ldexp(value, -exponent); });
+      return typename Rows::Block(m_scaled.data(), count, x.cols, Eigen::OuterStride<>(count));
+    };
   }
-  if (!keep_q && largest > 0 && try_cholesky_qr2(*input)) {
+  if (!keep_q && x.largest > 0 && try_cholesky_qr2(x, read)) {
     m_route = FactorRoute::cholesky_qr2;
   } else {
-    m_householder.compute(*input);
-    const Eigen::Index rank = std::min(x.rows(), x.cols());
+    if (x.held && !rescaled) {
+      m_householder.compute(*x.held);
+    } else {
+      m_whole.resize(x.rows, x.cols);
+      for (Eigen::Index first = 0; first < x.rows; first += x.block_rows) {
+        const Eigen::Index count = std::min(x.block_rows, x.rows - first);
+        m_whole.middleRows(first, count) = read(first, count);
+      }
+      m_householder.compute(m_whole);
+    }
+    const Eigen::Index rank = std::min(x.rows, x.cols);
     m_r = m_householder.matrixQR().topRows(rank).template triangularView<Eigen::Upper>();
     m_route = FactorRoute::householder;
   }

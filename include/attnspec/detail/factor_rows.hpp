@@ -1,0 +1,41 @@
+// attnspec: one tall-skinny factor of a product as the kernel reads it — a matrix held whole, or rows read block by
+// block (converted, and centred for keys) straight from the caller's memory, so that a field over a million tokens
+// needs no copy of its queries and keys.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <functional>
+
+namespace attnspec::detail {
+
+template <typename Scalar>
+struct FactorRows {
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  /// A block of rows: a view into the factor's storage or into a reader's buffer.
+  using Block = Eigen::Map<const Matrix, 0, Eigen::OuterStride<>>;
+  /// Rows [first, first + count) of the factor, valid until the reader is called again.
+  using Reader = std::function<Block(Eigen::Index first, Eigen::Index count)>;
+
+  Eigen::Index rows = 0, cols = 0;
+  Scalar largest = 0;           ///< the largest |entry|
+  Eigen::Index block_rows = 1;  ///< rows per read: all of them for a held matrix
+  Reader read;
+  const Matrix* held = nullptr;  ///< the factor itself, when it is held whole
+
+  /// A matrix held whole, read as one block.
+  static FactorRows of(const Matrix& x) {
+    FactorRows factor;
+    factor.rows = x.rows();
+    factor.cols = x.cols();
+    factor.largest = x.size() > 0 ? x.cwiseAbs().maxCoeff() : Scalar(0);
+    factor.block_rows = std::max<Eigen::Index>(x.rows(), 1);
+    factor.held = &x;
+    factor.read = [&x](Eigen::Index first, Eigen::Index count) {
+      return Block(x.data() + first, count, x.cols(), Eigen::OuterStride<>(x.outerStride()));
+    };
+    return factor;
+  }
+};
+
+}  // namespace attnspec::detail
