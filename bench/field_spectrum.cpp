@@ -15,13 +15,17 @@ using attnspec_bench::kAccurate;
 using attnspec_bench::kGram;
 using attnspec_bench::random_matrix;
 
-template <typename Scalar, attnspec::FieldAlgorithm algorithm>
+// kInPlace: FieldOptions::keep_factors = false, Q and K read block by block from the caller's matrices.
+constexpr bool kKept = true, kInPlace = false;
+
+template <typename Scalar, attnspec::FieldAlgorithm algorithm, bool keep_factors = kKept>
 void BM_FieldSpectrum(benchmark::State& state) {
   const Eigen::Index n = state.range(0), d = state.range(1);
   using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
   const Matrix q = random_matrix(n, d, 1).cast<Scalar>(), k = random_matrix(n, d, 2).cast<Scalar>();
   attnspec::FieldOptions options;
   options.algorithm = algorithm;
+  options.keep_factors = keep_factors;
   attnspec::LogitEnergyField<Scalar> field;
   for (auto _ : state) {
     field.compute(q, k, options);
@@ -95,10 +99,12 @@ void field_shapes(benchmark::internal::Benchmark* b) {
 }  // namespace
 
 BENCHMARK(BM_FieldSpectrum<double, kAccurate>)->Apply(field_shapes);
+BENCHMARK(BM_FieldSpectrum<double, kAccurate, kInPlace>)->Apply(field_shapes);
 BENCHMARK(BM_FieldSpectrum<double, kGram>)->Apply(field_shapes);
 BENCHMARK(BM_GramFloor<double>)->Apply(field_shapes);
 BENCHMARK(BM_GramFloorSyrk<double>)->Apply(field_shapes);
 BENCHMARK(BM_FieldSpectrum<float, kAccurate>)->Apply(field_shapes);
+BENCHMARK(BM_FieldSpectrum<float, kAccurate, kInPlace>)->Apply(field_shapes);
 BENCHMARK(BM_FieldSpectrum<float, kGram>)->Apply(field_shapes);
 BENCHMARK(BM_GramFloor<float>)->Apply(field_shapes);
 BENCHMARK(BM_DenseSvdOfMaterialisedField)->ArgsProduct({{256, 1024}, {64, 128}})->Unit(benchmark::kMillisecond);

@@ -46,12 +46,16 @@ def main():
     accurate, gram = "BM_FieldSpectrum<double, kAccurate>", "BM_FieldSpectrum<double, kGram>"
     section("Field spectrum, double, against the floor (two XᵀX as plain GEMM):",
             ratio_rows(times, accurate, "BM_GramFloor<double>", "accurate (default)")
+            + ratio_rows(times, "BM_FieldSpectrum<double, kAccurate, kInPlace>", "BM_GramFloor<double>",
+                         "accurate, keep_factors = false")
             + ratio_rows(times, gram, "BM_GramFloor<double>", "gram"))
     section("The same against the floor as symmetric rank updates (SYRK):",
             ratio_rows(times, accurate, "BM_GramFloorSyrk<double>", "accurate (default)")
             + ratio_rows(times, gram, "BM_GramFloorSyrk<double>", "gram"))
     section("Field spectrum, float, against the float GEMM floor:",
             ratio_rows(times, "BM_FieldSpectrum<float, kAccurate>", "BM_GramFloor<float>", "accurate (default)")
+            + ratio_rows(times, "BM_FieldSpectrum<float, kAccurate, kInPlace>", "BM_GramFloor<float>",
+                         "accurate, keep_factors = false")
             + ratio_rows(times, "BM_FieldSpectrum<float, kGram>", "BM_GramFloor<float>", "gram (double accumulation)"))
     section("Dense SVD of the materialised field against the factored spectrum:",
             ratio_rows(times, "BM_DenseSvdOfMaterialisedField", accurate, "dense BDCSVD / accurate"))

@@ -104,8 +104,7 @@ class LogitEnergyField {
       }
       decompose(Rows::of(used_queries), Rows::of(used_keys));
     } else {
-      StreamedFactor streamed_queries(queries, 0, "Q"), streamed_keys(keys, dropped, "K");
-      if (options.center_rows) streamed_keys.centre(keys);
+      StreamedFactor streamed_queries(queries, 0, "Q", false), streamed_keys(keys, dropped, "K", options.center_rows);
       decompose(streamed_queries.rows(queries), streamed_keys.rows(keys));
     }
     m_queries.swap(used_queries);
@@ -161,38 +160,35 @@ class LogitEnergyField {
  private:
   using Rows = detail::FactorRows<Scalar>;
 
-  // A factor read from the caller's memory 1,024 rows at a time: checked for finite entries and measured (largest
-  // entry, and for keys the mean that centring subtracts) in passes that hold one block, then read the same way by
-  // the kernel — as a view when the caller's matrix is already column-major Scalar and nothing is subtracted.
+  // A factor read from the caller's memory 1,024 rows at a time: one pass checks it for finite entries and
+  // measures it (its largest entry and, for keys to be centred, the mean that centring subtracts); the kernel then
+  // reads it the same way — as views when the caller's matrix is column-major Scalar already, centred per block.
   class StreamedFactor {
    public:
     template <class Derived>
-    StreamedFactor(const Eigen::MatrixBase<Derived>& x, Eigen::Index first_row, const char* argument)
-        : m_first_row(first_row), m_rows(x.rows() - first_row) {
-      for_each_block(x, [&](Eigen::Index first, const Matrix& block) {
+    StreamedFactor(const Eigen::MatrixBase<Derived>& x, Eigen::Index first_row, const char* argument, bool centre)
+        : m_first_row(first_row), m_rows(x.rows() - first_row), m_centred(centre) {
+      // Centring as center_keys does it: relative to the first row, then the mean of the differences (in double).
+      if (centre) m_pivot = x.row(first_row).template cast<Scalar>();
+      Eigen::RowVectorXd sum = Eigen::RowVectorXd::Zero(x.cols());
+      for (Eigen::Index first = 0; first < m_rows; first += kStreamRows) {
+        const typename Rows::Block block = converted(x, first, std::min(kStreamRows, m_rows - first), m_converted);
         // Checked after conversion, so a double too large for float is caught as well as NaN and Inf.
         detail::require_finite_after_cast("LogitEnergyField", argument, x, block, m_first_row + first);
-        m_largest = std::max(m_largest, block.cwiseAbs().maxCoeff());
-      });
-    }
-
-    // Centring as center_keys does it: relative to the first row, then the mean of the differences (in double).
-    template <class Derived>
-    void centre(const Eigen::MatrixBase<Derived>& x) {
-      m_pivot = x.row(m_first_row).template cast<Scalar>();
-      Eigen::RowVectorXd sum = Eigen::RowVectorXd::Zero(x.cols());
-      for_each_block(x, [&](Eigen::Index, const Matrix& block) {
-        sum += (block.rowwise() - m_pivot).template cast<double>().colwise().sum();
-      });
-      m_mean = (sum / static_cast<double>(m_rows)).template cast<Scalar>();
-      m_centred = true;
-      m_largest = 0;
-      for_each_block(x, [&](Eigen::Index, const Matrix& block) {
-        m_buffer = block;
-        subtract_centre(m_buffer);
-        require_centred_keys_finite(m_buffer, x);
-        m_largest = std::max(m_largest, m_buffer.cwiseAbs().maxCoeff());
-      });
+        if (centre) {
+          m_buffer = block.rowwise() - m_pivot;
+          sum += m_buffer.template cast<double>().colwise().sum();
+          m_largest = std::max(m_largest, m_buffer.cwiseAbs().maxCoeff());
+        } else {
+          m_largest = std::max(m_largest, block.cwiseAbs().maxCoeff());
+        }
+      }
+      if (centre) {
+        m_mean = (sum / static_cast<double>(m_rows)).template cast<Scalar>();
+        // |k_j − pivot − mean| <= max|k − pivot| + max|mean|, within a factor of four of the centred keys' largest
+        // entry: all the kernel's choice of rescaling needs, without another pass.
+        m_largest += m_mean.cwiseAbs().maxCoeff();
+      }
     }
 
     // The kernel's view of the factor; it reads `x`, which must outlive the returned rows' use.
@@ -204,17 +200,13 @@ class LogitEnergyField {
       factor.largest = m_largest;
       factor.block_rows = kStreamRows;
       factor.read = [this, &x](Eigen::Index first, Eigen::Index count) {
-        const auto source = x.middleRows(m_first_row + first, count);
-        if constexpr (std::is_same_v<typename Derived::Scalar, Scalar> &&
-                      bool(Derived::Flags & Eigen::DirectAccessBit) && !bool(Derived::Flags & Eigen::RowMajorBit) &&
-                      Derived::InnerStrideAtCompileTime == 1) {
-          if (!m_centred) {
-            return typename Rows::Block(source.data(), count, x.cols(), Eigen::OuterStride<>(source.outerStride()));
-          }
-        }
-        m_buffer = source.template cast<Scalar>();
-        if (m_centred) subtract_centre(m_buffer);
-        return typename Rows::Block(m_buffer.data(), count, x.cols(), Eigen::OuterStride<>(count));
+        const typename Rows::Block block = converted(x, first, count, m_buffer);
+        if (!m_centred) return block;
+        m_centred_block = block;
+        m_centred_block.rowwise() -= m_pivot;
+        m_centred_block.rowwise() -= m_mean;
+        require_centred_keys_finite(m_centred_block, x);
+        return typename Rows::Block(m_centred_block.data(), count, x.cols(), Eigen::OuterStride<>(count));
       };
       return factor;
     }
@@ -222,23 +214,26 @@ class LogitEnergyField {
    private:
     static constexpr Eigen::Index kStreamRows = 1024;
 
-    template <class Derived, class Visit>
-    void for_each_block(const Eigen::MatrixBase<Derived>& x, Visit&& visit) {
-      for (Eigen::Index first = 0; first < m_rows; first += kStreamRows) {
-        m_converted = x.middleRows(m_first_row + first, std::min(kStreamRows, m_rows - first)).template cast<Scalar>();
-        visit(first, m_converted);
+    // Rows [first, first + count) in Scalar: a view of the caller's memory when it is column-major Scalar already,
+    // otherwise converted into `buffer`.
+    template <class Derived>
+    typename Rows::Block converted(const Eigen::MatrixBase<Derived>& x, Eigen::Index first, Eigen::Index count,
+                                   Matrix& buffer) const {
+      const auto source = x.middleRows(m_first_row + first, count);
+      if constexpr (std::is_same_v<typename Derived::Scalar, Scalar> && bool(Derived::Flags & Eigen::DirectAccessBit) &&
+                    !bool(Derived::Flags & Eigen::RowMajorBit) && Derived::InnerStrideAtCompileTime == 1) {
+        return typename Rows::Block(source.data(), count, x.cols(), Eigen::OuterStride<>(source.outerStride()));
+      } else {
+        buffer = source.template cast<Scalar>();
+        return typename Rows::Block(buffer.data(), count, x.cols(), Eigen::OuterStride<>(count));
       }
-    }
-    void subtract_centre(Matrix& block) const {
-      block.rowwise() -= m_pivot;
-      block.rowwise() -= m_mean;
     }
 
     Eigen::Index m_first_row, m_rows;
+    bool m_centred;
     Scalar m_largest = 0;
-    bool m_centred = false;
     RowVector m_pivot, m_mean;
-    Matrix m_converted, m_buffer;
+    Matrix m_converted, m_buffer, m_centred_block;
   };
 
   // Differences of keys overflow only for entries within a factor of two of the largest finite value.

@@ -18,7 +18,7 @@ struct FactorRows {
   using Reader = std::function<Block(Eigen::Index first, Eigen::Index count)>;
 
   Eigen::Index rows = 0, cols = 0;
-  Scalar largest = 0;           ///< the largest |entry|
+  Scalar largest = 0;           ///< the largest |entry|, or a bound at most four times it (it decides rescaling)
   Eigen::Index block_rows = 1;  ///< rows per read: all of them for a held matrix
   Reader read;
   const Matrix* held = nullptr;  ///< the factor itself, when it is held whole
