@@ -337,7 +337,7 @@ class SoftmaxStabilityBound {
   /// This share's block totals, in block order, as plain doubles: what a process sends to the one that completes.
   std::vector<double> share_totals() const {
     std::vector<double> out;
-    for (detail::StabilityTotals block : m_share_blocks) block.append_to(out);
+    for (const detail::StabilityTotals& block : m_share_blocks) block.append_to(out);
     return out;
   }
   /// Merges every share's share_totals() (shares[i] from share i of share().count, this object's own included) in

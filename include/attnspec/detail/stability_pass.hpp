@@ -11,6 +11,8 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "../softmax_lemmas.hpp"
@@ -32,18 +34,25 @@ struct StabilityTotals {
     for (Eigen::VectorXd* per_rank : maxima()) per_rank->setZero(rank_count);
     for (Eigen::VectorXd* per_rank : sums()) per_rank->setZero(rank_count);
   }
-  std::array<Eigen::VectorXd*, 8> maxima() {
-    return {&certified_max_tv,        &certified_max_kl,        &certified_max_output, &measured_max_tv,
-            &measured_max_kl_forward, &measured_max_kl_reverse, &measured_max_output,  &max_abs_residual};
+  // The members merged by maximum, and by sum; const when `self` is.
+  template <class Self>
+  static auto maxima_of(Self& self) {
+    return std::array{&self.certified_max_tv,    &self.certified_max_kl,        &self.certified_max_output,
+                      &self.measured_max_tv,     &self.measured_max_kl_forward, &self.measured_max_kl_reverse,
+                      &self.measured_max_output, &self.max_abs_residual};
   }
-  std::array<Eigen::VectorXd*, 4> sums() {
-    return {&certified_sum_tv, &measured_sum_tv, &measured_sum_kl_forward, &measured_sum_kl_reverse};
+  template <class Self>
+  static auto sums_of(Self& self) {
+    return std::array{&self.certified_sum_tv, &self.measured_sum_tv, &self.measured_sum_kl_forward,
+                      &self.measured_sum_kl_reverse};
   }
+  std::array<Eigen::VectorXd*, 8> maxima() { return maxima_of(*this); }
+  std::array<Eigen::VectorXd*, 4> sums() { return sums_of(*this); }
   /// The values, maxima then sums, rank by rank: how a share of the pass travels between processes.
-  void append_to(std::vector<double>& out) {
-    for (Eigen::VectorXd* per_rank : maxima())
+  void append_to(std::vector<double>& out) const {
+    for (const Eigen::VectorXd* per_rank : maxima_of(*this))
       out.insert(out.end(), per_rank->data(), per_rank->data() + per_rank->size());
-    for (Eigen::VectorXd* per_rank : sums())
+    for (const Eigen::VectorXd* per_rank : sums_of(*this))
       out.insert(out.end(), per_rank->data(), per_rank->data() + per_rank->size());
   }
   /// Reads what append_to wrote, from `in`, which holds at least values_per_block(rank_count) values.
@@ -57,7 +66,11 @@ struct StabilityTotals {
     for (Eigen::VectorXd* per_rank : totals.sums()) next(per_rank);
     return totals;
   }
-  static std::size_t values_per_block(Eigen::Index rank_count) { return 12 * static_cast<std::size_t>(rank_count); }
+  static std::size_t values_per_block(Eigen::Index rank_count) {
+    constexpr std::size_t figures = std::tuple_size_v<decltype(maxima_of(std::declval<StabilityTotals&>()))> +
+                                    std::tuple_size_v<decltype(sums_of(std::declval<StabilityTotals&>()))>;
+    return figures * static_cast<std::size_t>(rank_count);
+  }
 
   void merge(StabilityTotals& block) {
     const auto into_max = maxima(), from_max = block.maxima();
