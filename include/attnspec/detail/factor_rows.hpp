@@ -18,7 +18,9 @@ struct FactorRows {
   using Reader = std::function<Block(Eigen::Index first, Eigen::Index count)>;
 
   Eigen::Index rows = 0, cols = 0;
-  Scalar largest = 0;           ///< the largest |entry|, or a bound at most four times it (it decides rescaling)
+  /// The largest |entry|, or a bound at most four times it (it decides rescaling); negative for a held matrix
+  /// not measured yet, which the kernel measures only where its route needs it (the Gram route does not).
+  Scalar largest = -1;
   Eigen::Index block_rows = 1;  ///< rows per read: all of them for a held matrix
   Reader read;
   const Matrix* held = nullptr;  ///< the factor itself, when it is held whole
@@ -28,7 +30,6 @@ struct FactorRows {
     FactorRows factor;
     factor.rows = x.rows();
     factor.cols = x.cols();
-    factor.largest = x.size() > 0 ? x.cwiseAbs().maxCoeff() : Scalar(0);
     factor.block_rows = std::max<Eigen::Index>(x.rows(), 1);
     factor.held = &x;
     factor.read = [&x](Eigen::Index first, Eigen::Index count) {

@@ -108,16 +108,17 @@ const typename TriangularFactor<Scalar>::Matrix& TriangularFactor<Scalar>::compu
   // brought to a largest entry in [1, 2) by an exact power of two, block by block; the caller scales the result back.
   typename Rows::Reader read = x.read;
   m_exponent = 0;
-  const bool rescaled = x.largest > 0 && !squares_are_safe(x.largest, x.rows);
+  const Scalar largest = x.largest >= 0 ? x.largest : (x.held->size() > 0 ? x.held->cwiseAbs().maxCoeff() : Scalar(0));
+  const bool rescaled = largest > 0 && !squares_are_safe(largest, x.rows);
   if (rescaled) {
     // Entry by entry: 2^(−exponent) itself is not representable when the largest entry is subnormal.
-    const int exponent = m_exponent = std::ilogb(x.largest);
+    const int exponent = m_exponent = std::ilogb(largest);
     read = [this, &x, exponent](Eigen::Index first, Eigen::Index count) {
       m_scaled = x.read(first, count).unaryExpr([exponent](Scalar value) { return std::ldexp(value, -exponent); });
       return typename Rows::Block(m_scaled.data(), count, x.cols, Eigen::OuterStride<>(count));
     };
   }
-  if (!keep_q && x.largest > 0 && try_cholesky_qr2(x, read)) {
+  if (!keep_q && largest > 0 && try_cholesky_qr2(x, read)) {
     m_route = FactorRoute::cholesky_qr2;
   } else {
     if (x.held && !rescaled) {
