@@ -48,6 +48,8 @@ def main():
             ratio_rows(times, accurate, "BM_GramFloor<double>", "accurate (default)")
             + ratio_rows(times, "BM_FieldSpectrum<double, kAccurate, kInPlace>", "BM_GramFloor<double>",
                          "accurate, keep_factors = false")
+            + ratio_rows(times, "BM_FieldSpectrum<double, kAccurate, kKept, kOffsetQueries>", "BM_GramFloor<double>",
+                         "accurate, offset queries")
             + ratio_rows(times, gram, "BM_GramFloor<double>", "gram"))
     section("The same against the floor as symmetric rank updates (SYRK):",
             ratio_rows(times, accurate, "BM_GramFloorSyrk<double>", "accurate (default)")

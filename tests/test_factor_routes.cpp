@@ -1,5 +1,6 @@
-// The fast routes of the factored SVD: CholeskyQR2 (with its Householder fallback) must be as accurate as
-// Householder QR at every condition number, and the Gram route must meet the accuracy it documents.
+// The fast routes of the factored SVD: Cholesky QR in one pass (where certified) or two (with the Householder
+// fallback) must be as accurate as Householder QR at every condition number, and the Gram route must meet the
+// accuracy it documents.
 #include <attnspec/interaction_matrix.hpp>
 #include <attnspec/logit_energy_field.hpp>
 
@@ -57,10 +58,66 @@ TEMPLATE_TEST_CASE("the R factor keeps X's singular values at every condition nu
       const VectorXd got = r_singular_values<Scalar>(x, &route);
       INFO("d = " << d << ", condition = " << condition);
       require_same_spectrum(got, dense_singular_values(rounded), std::is_same_v<Scalar, float> ? 5e-6 : 1e-13);
-      // Well inside CholeskyQR2's range the fast route must be the one taken.
-      if (condition <= (std::is_same_v<Scalar, float> ? 10.0 : 1e4)) CHECK(route == FactorRoute::cholesky_qr2);
+      // Well inside CholeskyQR2's range a fast route must be the one taken; one pass only in double, and only for
+      // well-conditioned factors (the certificate needs λ_min of the column-scaled Gram matrix >= ~0.013 here).
+      if (condition <= (std::is_same_v<Scalar, float> ? 10.0 : 1e4)) {
+        CHECK((route == FactorRoute::cholesky_qr || route == FactorRoute::cholesky_qr2));
+      }
+      if (std::is_same_v<Scalar, double> && condition == 1) CHECK(route == FactorRoute::cholesky_qr);
+      if (std::is_same_v<Scalar, float> || condition >= 1e3) CHECK(route != FactorRoute::cholesky_qr);
     }
   }
+}
+
+TEST_CASE("one Cholesky QR pass is kept exactly where certified, and is then relatively accurate", "[routes]") {
+  std::mt19937_64 rng(70);
+  const Index n = 2000, d = 32;
+  // The certificate's shift for these sizes (triangular_factor.hpp): t = δ/1e-10 + 2δ, δ = d·(8√n + d + 1)·u.
+  const double u = std::numeric_limits<double>::epsilon() / 2;
+  const double delta = double(d) * (8 * std::sqrt(double(n)) + double(d) + 1) * u;
+  const double shift = delta / 1e-10 + 2 * delta;
+  // Column-scaled Gram matrices with a prescribed smallest eigenvalue: an orthonormal basis whose last column is
+  // pulled towards the first, then columns scaled over sixteen decades (scaling must not matter).
+  const MatrixXd basis = Eigen::HouseholderQR<MatrixXd>(gaussian(n, d, rng)).householderQ() * MatrixXd::Identity(n, d);
+  VectorXd column_scales(d);
+  for (Index j = 0; j < d; ++j) column_scales(j) = std::pow(10.0, -8.0 + 16.0 * double(j) / double(d - 1));
+  for (const double smallest : {0.5, 1.5 * shift, 0.7 * shift, 1e-4}) {
+    // Columns e₀ and c·e₀ + s·e_{d−1} (unit norm) have correlation c, so the 2×2 block's eigenvalues are 1 ± c.
+    const double c = 1 - smallest;
+    MatrixXd x = basis;
+    x.col(d - 1) = c * basis.col(0) + std::sqrt(1 - c * c) * basis.col(d - 1);
+    x = x * column_scales.asDiagonal();
+    FactorRoute route{};
+    const VectorXd got = r_singular_values<double>(x, &route);
+    const VectorXd expected = dense_singular_values(x);
+    INFO("smallest eigenvalue of the scaled Gram matrix " << smallest << ", certificate's shift " << shift);
+    CHECK(route == (smallest > shift ? FactorRoute::cholesky_qr : FactorRoute::cholesky_qr2));
+    // Relative accuracy of every value, including those 1e16 below σ₁ (the certified bound is 1e-10).
+    for (Index i = 0; i < d; ++i) CHECK(std::abs(got(i) - expected(i)) <= 1e-12 * expected(i));
+  }
+}
+
+TEST_CASE("fields of well-conditioned heads take one pass and keep every value to 1e-12 relative", "[routes][field]") {
+  std::mt19937_64 rng(71);
+  for (const Index d : {Index(16), Index(64), Index(128)}) {
+    const MatrixXd q = gaussian(3 * d + 100, d, rng), k = gaussian(2 * d + 300, d, rng);
+    const LogitEnergyField<double> field(q, k);
+    INFO("d = " << d);
+    CHECK(field.query_route() == FactorRoute::cholesky_qr);
+    CHECK(field.key_route() == FactorRoute::cholesky_qr);
+    const VectorXd expected = dense_singular_values(reference_field(q, k, field.scale(), true));
+    const VectorXd& got = field.singular_values();
+    for (Index i = 0; i < d; ++i) CHECK(std::abs(got(i) - expected(i)) <= 1e-12 * expected(i));
+  }
+  // A head with a large mean offset is ill-conditioned until centred: the queries are not centred, so they take
+  // two passes, the keys (centred) one.
+  const MatrixXd q = gaussian(800, 32, rng) + MatrixXd::Constant(800, 32, 30.0);
+  const MatrixXd k = gaussian(600, 32, rng) + MatrixXd::Constant(600, 32, 30.0);
+  const LogitEnergyField<double> offset(q, k);
+  CHECK(offset.query_route() == FactorRoute::cholesky_qr2);
+  CHECK(offset.key_route() == FactorRoute::cholesky_qr);
+  require_same_spectrum(offset.singular_values(), dense_singular_values(reference_field(q, k, offset.scale(), true)),
+                        1e-12);
 }
 
 TEMPLATE_TEST_CASE("CholeskyQR2 hands over to Householder where it cannot be trusted", "[routes]", float, double) {
@@ -94,7 +151,8 @@ TEMPLATE_TEST_CASE("entries whose squares overflow or underflow are rescaled exa
     const MatrixXd x = size * gaussian(200, 16, rng);
     FactorRoute route{};
     const VectorXd got = r_singular_values<Scalar>(x, &route);
-    CHECK(route == FactorRoute::cholesky_qr2);  // after rescaling the well-conditioned factor takes the fast route
+    // After rescaling the well-conditioned factor takes the fast route: one pass in double, two in float.
+    CHECK(route == (std::is_same_v<Scalar, double> ? FactorRoute::cholesky_qr : FactorRoute::cholesky_qr2));
     const VectorXd expected = size * dense_singular_values(x / size);
     require_same_spectrum(got, expected, std::is_same_v<Scalar, float> ? 5e-6 : 1e-13);
   }
@@ -169,8 +227,9 @@ TEST_CASE("the Gram route: leading values to double precision, the tail to its d
   const LogitEnergyField<double> fast(q, k, gram);
   CHECK(fast.query_route() == FactorRoute::gram);
   std::ostringstream printed;
-  printed << fast.query_route() << " " << FieldAlgorithm::gram << " " << FactorRoute::cholesky_qr2;
-  CHECK(printed.str() == "gram gram cholesky_qr2");
+  printed << fast.query_route() << " " << FieldAlgorithm::gram << " " << FactorRoute::cholesky_qr << " "
+          << FactorRoute::cholesky_qr2;
+  CHECK(printed.str() == "gram gram cholesky_qr cholesky_qr2");
   const VectorXd expected = dense_singular_values(reference_field(q, k, fast.scale(), true));
   const VectorXd& got = fast.singular_values();
   REQUIRE(got.size() == 64);

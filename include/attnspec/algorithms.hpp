@@ -8,8 +8,9 @@ namespace attnspec {
 
 /// How the field's singular values are computed.
 enum class FieldAlgorithm {
-  /// Backward stable (error <= ~1e-14·σ₁ in double): CholeskyQR2 of Q and K_c where it is as accurate as
-  /// Householder QR, Householder QR elsewhere, then an SVD of the d×d core. In float without vectors it is the
+  /// Backward stable (error <= ~1e-14·σ₁ in double): one Cholesky QR pass over Q or K_c where it is certified to
+  /// within 1e-10 relative, CholeskyQR2 where that is as accurate as Householder QR, Householder QR elsewhere, then
+  /// an SVD of the d×d core. In float without vectors it is the
   /// Gram route below (accumulated in double, so within ~1e-8·‖Q‖·‖K_c‖: the data's own rounding), falling back
   /// to CholeskyQR2 in float when a Gram matrix is not positive definite.
   accurate,
@@ -20,7 +21,8 @@ enum class FieldAlgorithm {
 
 /// Which route produced the triangular factor of Q, K, W_Q or W_K: reported by the spectra for diagnostics.
 enum class FactorRoute {
-  cholesky_qr2,  ///< the fast default, taken when it is as accurate as Householder QR
+  cholesky_qr,   ///< one pass, R = chol(XᵀX): taken when certified to 1e-10 relative (well-conditioned factors)
+  cholesky_qr2,  ///< two passes, taken when one cannot be certified and two are as accurate as Householder QR
   householder,   ///< the fallback for ill-conditioned, rank-deficient or wide factors, and when vectors are kept
   gram,          ///< FieldAlgorithm::gram: the Gram matrix alone, accumulated in double
 };
@@ -37,6 +39,8 @@ inline const char* to_string(FieldAlgorithm algorithm) {
 
 inline const char* to_string(FactorRoute route) {
   switch (route) {
+    case FactorRoute::cholesky_qr:
+      return "cholesky_qr";
     case FactorRoute::cholesky_qr2:
       return "cholesky_qr2";
     case FactorRoute::householder:

@@ -132,7 +132,7 @@ class LogitEnergyField {
   Eigen::Index head_dim() const { return m_shape.head_dim; }
   double scale() const { return m_scale; }
   const FieldOptions& options() const { return m_options; }
-  /// How Q and K were reduced (CholeskyQR2, Householder or Gram): for diagnostics and benchmarks.
+  /// How Q and K were reduced (Cholesky QR in one or two passes, Householder or Gram): for diagnostics and benchmarks.
   FactorRoute query_route() const { return m_svd.route_a(); }
   FactorRoute key_route() const { return m_svd.route_b(); }
 
@@ -239,7 +239,7 @@ class LogitEnergyField {
   // Differences of keys overflow only for entries within a factor of two of the largest finite value.
   template <class Derived>
   static void require_centred_keys_finite(const Matrix& centred, const Eigen::MatrixBase<Derived>& keys) {
-    if (!centred.allFinite()) {
+    if (!detail::all_finite(centred)) {
       detail::throw_invalid_argument("LogitEnergyField", "centring K (", detail::shape_of(keys),
                                      ") overflows: its largest |entry| ", keys.cwiseAbs().maxCoeff(),
                                      " is too close to the largest finite value; "

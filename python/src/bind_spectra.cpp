@@ -31,7 +31,7 @@ void bind_factored_spectrum(Class& python_class) {
       .def_property_readonly(
           "query_route",
           [](const Held& self) { return self.visit([](auto& a) { return to_string(a.query_route()); }); },
-          "How the query factor was reduced: 'cholesky_qr2', 'householder' or 'gram'.")
+          "How the query factor was reduced: 'cholesky_qr', 'cholesky_qr2', 'householder' or 'gram'.")
       .def_property_readonly(
           "key_route", [](const Held& self) { return self.visit([](auto& a) { return to_string(a.key_route()); }); },
           "How the key factor was reduced.")

@@ -36,10 +36,17 @@ void require_nonempty(const char* function, const char* argument, const Eigen::E
   }
 }
 
+/// Whether every entry is finite, in one vectorised pass: the largest |entry| with NaN propagated is finite. (Eigen's
+/// allFinite() tests entry by entry; on a field's inputs it took as long as a tenth of the whole spectrum.)
+template <class Derived>
+bool all_finite(const Eigen::DenseBase<Derived>& matrix) {
+  return matrix.size() == 0 || std::isfinite(matrix.derived().array().abs().template maxCoeff<Eigen::PropagateNaN>());
+}
+
 /// Rejects NaN and +-Inf before any factorisation runs on the data, naming the first offending entry.
 template <class Derived>
 void require_finite(const char* function, const char* argument, const Eigen::DenseBase<Derived>& matrix) {
-  if (matrix.allFinite()) return;
+  if (all_finite(matrix)) return;
   for (Eigen::Index j = 0; j < matrix.cols(); ++j) {
     for (Eigen::Index i = 0; i < matrix.rows(); ++i) {
       const auto value = matrix(i, j);
@@ -58,7 +65,7 @@ template <class DerivedOriginal, class DerivedConverted>
 void require_finite_after_cast(const char* function, const char* argument,
                                const Eigen::DenseBase<DerivedOriginal>& original,
                                const Eigen::DenseBase<DerivedConverted>& converted, Eigen::Index first_row = 0) {
-  if (converted.allFinite()) return;
+  if (all_finite(converted)) return;
   using Converted = typename DerivedConverted::Scalar;
   for (Eigen::Index j = 0; j < converted.cols(); ++j) {
     for (Eigen::Index i = 0; i < converted.rows(); ++i) {

@@ -1,12 +1,19 @@
 // attnspec: the R of a thin QR, X = Q·R, without Q. Singular values of a product A·Bᵀ need only R_A and R_B, so
 // this is where the field and interaction-matrix spectra spend their time.
 //
-// CholeskyQR2 first: R₁ = chol(XᵀX), Q₁ = X·R₁⁻¹, R₂ = chol(Q₁ᵀQ₁), R = R₂·R₁. It is three level-3 passes over X
-// (SYRK, TRSM, SYRK; 1.5× the flops of one XᵀX product) and is as
-// accurate as Householder QR whenever Q₁ comes out nearly orthonormal, which it checks (‖Q₁ᵀQ₁ − I‖_F <= 1/2). When it
-// cannot be trusted — X too ill-conditioned (roughly κ(X) > ε^(-1/2): 1e8 in double, 3e3 in float), rank deficient,
-// wider than tall or all zero — blocked Householder QR takes over, so accuracy never depends on the route. Entries
-// whose squares would overflow or underflow are first rescaled by a power of two, for either route.
+// Cholesky QR first: R₁ = chol(XᵀX), one level-3 pass (a SYRK). R₁ alone is kept when it is provably as good as an
+// exact R up to a relative 1e-10 (double): R₁ = W·R with ‖WᵀW − I‖ <= ‖D⁻¹ED⁻¹‖ / λ_min(D⁻¹XᵀXD⁻¹), where E is the
+// rounding of XᵀX and its Cholesky factorisation and D² = diag(XᵀX), and a product of such factors has every singular
+// value within that relative distance (multiplicative perturbation). The rounding is bounded entry by entry
+// (probabilistically for the length-n sums, Higham & Mary 2019, λ = 8; deterministically for the Cholesky) and the
+// smallest eigenvalue is certified by a second Cholesky factorisation, of XᵀX − t·D². Column scaling costs nothing
+// here; a condition number of the column-scaled X up to about 3 (n = 4096, d = 128) passes, so well-conditioned
+// heads cost one pass. Otherwise CholeskyQR2 goes on from R₁: Q₁ = X·R₁⁻¹, R₂ = chol(Q₁ᵀQ₁), R = R₂·R₁ — two more
+// passes (TRSM and SYRK; 1.5× the flops of one XᵀX product in all) — and is as accurate as Householder QR whenever
+// Q₁ comes out nearly orthonormal, which it checks (‖Q₁ᵀQ₁ − I‖_F <= 1/2). When it cannot be trusted either — X too
+// ill-conditioned (roughly κ(X) > ε^(-1/2): 1e8 in double, 3e3 in float), rank deficient, wider than tall or all
+// zero — blocked Householder QR takes over, so accuracy never depends on the route. Entries whose squares would
+// overflow or underflow are first rescaled by a power of two, for every route.
 #pragma once
 
 #include <Eigen/Cholesky>
@@ -15,6 +22,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "../algorithms.hpp"
 #include "factor_rows.hpp"
@@ -45,7 +53,8 @@ class TriangularFactor {
   // Rows per block of the second pass: Q₁ is never held whole, only one block of it (about 1 MB at d = 128).
   static constexpr Eigen::Index kBlockRows = 1024;
 
-  bool try_cholesky_qr2(const Rows& x, const typename Rows::Reader& read) {
+  // Cholesky QR, with the second pass only when one pass cannot be certified; sets m_route on success.
+  bool try_cholesky_qr(const Rows& x, const typename Rows::Reader& read) {
     const Eigen::Index n = x.rows, d = x.cols;
     if (n < d) return false;
 
@@ -56,6 +65,11 @@ class TriangularFactor {
     }
     m_cholesky.compute(m_gram);
     if (m_cholesky.info() != Eigen::Success) return false;
+    if (one_pass_is_certified(n)) {
+      m_r = m_cholesky.matrixU();
+      m_route = FactorRoute::cholesky_qr;
+      return true;
+    }
     m_r1 = m_cholesky.matrixU();
 
     m_gram.setZero(d, d);
@@ -69,7 +83,25 @@ class TriangularFactor {
     m_cholesky.compute(m_gram);
     if (m_cholesky.info() != Eigen::Success) return false;
     m_r.noalias() = m_cholesky.matrixU() * m_r1;  // upper × upper: upper, with exact zeros below
+    m_route = FactorRoute::cholesky_qr2;
     return true;
+  }
+
+  // Is R₁ = chol(m_gram), the Gram matrix of n rows, within kOnePassTolerance of an exact R (header comment)? With
+  // u the unit roundoff, ‖D⁻¹ED⁻¹‖ <= δ = d·(8·√n + d + 1)·u: every scaled entry of E is below 8·√n·u (the sums)
+  // plus (d + 1)·u (the factorisation). XᵀX − t·D² positive definite in floating point gives λ_min >= t − 2δ once
+  // the same rounding of the test and of XᵀX is allowed for, so t = δ/τ + 2δ certifies ‖WᵀW − I‖ <= τ.
+  bool one_pass_is_certified(Eigen::Index n) {
+    constexpr double tolerance = std::is_same_v<Scalar, double> ? 1e-10 : 1e-6;
+    const double d = static_cast<double>(m_gram.cols());
+    const double roundoff = std::numeric_limits<Scalar>::epsilon() / 2;
+    const double delta = d * (8 * std::sqrt(static_cast<double>(n)) + d + 1) * roundoff;
+    const double shift = delta / tolerance + 2 * delta;
+    if (shift >= 0.5) return false;  // float, or so many rows or columns that no scaled spectrum could pass
+    m_shifted = m_gram;
+    m_shifted.diagonal() *= static_cast<Scalar>(1 - shift);
+    m_shifted_cholesky.compute(m_shifted);
+    return m_shifted_cholesky.info() == Eigen::Success;
   }
 
   // XᵀX must neither overflow nor lose the leading entries' squares to underflow. Entries far below the largest
@@ -92,9 +124,9 @@ class TriangularFactor {
     return distance_squared <= Scalar(0.25);
   }
 
-  Matrix m_gram, m_r1, m_block, m_r, m_scaled, m_whole;
+  Matrix m_gram, m_shifted, m_r1, m_block, m_r, m_scaled, m_whole;
   int m_exponent = 0;
-  Eigen::LLT<Matrix, Eigen::Lower> m_cholesky;
+  Eigen::LLT<Matrix, Eigen::Lower> m_cholesky, m_shifted_cholesky;
   Eigen::HouseholderQR<Matrix> m_householder;
   FactorRoute m_route = FactorRoute::householder;
 };
@@ -118,9 +150,7 @@ const typename TriangularFactor<Scalar>::Matrix& TriangularFactor<Scalar>::compu
       return typename Rows::Block(m_scaled.data(), count, x.cols, Eigen::OuterStride<>(count));
     };
   }
-  if (!keep_q && largest > 0 && try_cholesky_qr2(x, read)) {
-    m_route = FactorRoute::cholesky_qr2;
-  } else {
+  if (keep_q || largest == 0 || !try_cholesky_qr(x, read)) {
     if (x.held && !rescaled) {
       m_householder.compute(*x.held);
     } else {
