@@ -44,6 +44,10 @@ TEST_CASE("M's singular vectors reconstruct it; a head that fails keeps the prev
   MatrixXd bad = wk;
   bad(2, 3) = std::nan("");
   require_invalid_argument([&] { im.compute(wq, bad); }, {"InteractionMatrix", "W_K"});
+  // A failure in the kernel itself (σ₁ times the scale overflows): nothing of the new head is published.
+  attnspec::WeightPreparation huge_scale;
+  huge_scale.scale = 1e300;
+  require_invalid_argument([&] { im.compute(1e10 * wq, wk, huge_scale, options); }, {"overflows the scalar type"});
   CHECK(im.singular_values() == before);
   CHECK(im.left_singular_vectors().rows() == 24);
 }

@@ -309,10 +309,20 @@ TEST_CASE("one object is reused across heads of different shapes", "[field]") {
   huge_keys(0, 0) = 1.7e308;
   huge_keys(1, 0) = -1.7e308;
   require_invalid_argument([&] { field.compute(gaussian(9, 4, rng), huge_keys); }, {"centring K (9x4) overflows"});
+  // The kernel itself failing (σ₁ times the scale overflows) after the factors were reduced, with and without
+  // vectors: the kernel keeps its workspace but publishes nothing.
+  for (const bool vectors : {false, true}) {
+    FieldOptions huge_scale;
+    huge_scale.scale = 1e300;
+    huge_scale.compute_vectors = vectors;
+    require_invalid_argument([&] { field.compute(1e10 * gaussian(9, 4, rng), gaussian(9, 4, rng), huge_scale); },
+                             {"overflows the scalar type"});
+  }
   CHECK(field.singular_values() == before);
   CHECK(field.rows() == 12);
   CHECK(field.cols() == 15);
   CHECK(field.keys().rows() == 15);
+  require_invalid_argument([&] { (void)field.left_singular_vectors(); }, {"not computed"});
 }
 
 TEMPLATE_TEST_CASE("keep_factors = false reads Q and K in place, block by block, to the same spectrum", "[field]",

@@ -82,7 +82,8 @@ class InteractionMatrix {
 
     // A KV group's M is the stack [M_1; ...; M_g] of its query heads' matrices: the map behind the field of the
     // group's stacked queries. Its query factor stacks each head's prepared W_Qᵀ.
-    // Everything is computed into locals and moved in at the end, so a head that fails leaves the previous one.
+    // The factors are built in locals and swapped in at the end, and the kernel publishes its results only on
+    // success, so a head that fails leaves the previous one.
     const Matrix query = query_weight.template cast<Scalar>(), key = key_weight.template cast<Scalar>();
     detail::require_finite_after_cast(function, "W_Q", query_weight, query);
     detail::require_finite_after_cast(function, "W_K", key_weight, key);
@@ -99,11 +100,9 @@ class InteractionMatrix {
     detail::require_finite(function, "W_Q (prepared)", query_factor);
     detail::require_finite(function, "W_K (prepared)", key_factor);
 
-    detail::FactoredSvd<Scalar> svd;
-    svd.compute(query_factor, key_factor, preparation.scale, options.compute_vectors, options.threads, function);
+    m_svd.compute(query_factor, key_factor, preparation.scale, options.compute_vectors, options.threads, function);
     m_query_factor.swap(query_factor);
     m_key_factor.swap(key_factor);
-    m_svd = std::move(svd);
     m_preparation = preparation;
     return *this;
   }

@@ -76,7 +76,6 @@ class LogitEnergyField {
                                      "compute_vectors needs keep_factors (the vectors are lifted through them)");
     }
 
-    detail::FactoredSvd<Scalar> svd;
     // Float data take the Gram route on the accurate setting too: Gram matrices accumulated in double put σ_i
     // within ~1e-8·‖Q‖·‖K_c‖ (√ε of double), no more than the rounding of the float data themselves, in half
     // the time of CholeskyQR2 in float (docs/performance.md). Vectors still need the orthogonal factors.
@@ -84,12 +83,13 @@ class LogitEnergyField {
         options.algorithm == FieldAlgorithm::gram || (std::is_same_v<Scalar, float> && !options.compute_vectors);
     auto decompose = [&](const Rows& used_queries, const Rows& used_keys) {
       if (grams_in_double) {
-        svd.compute_from_grams(used_queries, used_keys, scale, options.threads, function);
+        m_svd.compute_from_grams(used_queries, used_keys, scale, options.threads, function);
       } else {
-        svd.compute(used_queries, used_keys, scale, options.compute_vectors, options.threads, function);
+        m_svd.compute(used_queries, used_keys, scale, options.compute_vectors, options.threads, function);
       }
     };
-    // Everything is computed into locals and moved in at the end, so a head that fails leaves the previous one.
+    // The factors are copied into locals and swapped in at the end, and the kernel publishes its results only on
+    // success (keeping its workspace from head to head), so a head that fails leaves the previous one.
     const Eigen::Index dropped = options.drop_leading_keys;
     Matrix used_queries, used_keys;
     if (options.keep_factors) {
@@ -110,7 +110,6 @@ class LogitEnergyField {
     m_queries.swap(used_queries);
     m_keys.swap(used_keys);
     m_shape = {queries.rows(), keys.rows() - dropped, queries.cols()};
-    m_svd = std::move(svd);
     m_options = options;
     m_scale = scale;
     return *this;
@@ -173,14 +172,18 @@ class LogitEnergyField {
       Eigen::RowVectorXd sum = Eigen::RowVectorXd::Zero(x.cols());
       for (Eigen::Index first = 0; first < m_rows; first += kStreamRows) {
         const typename Rows::Block block = converted(x, first, std::min(kStreamRows, m_rows - first), m_converted);
-        // Checked after conversion, so a double too large for float is caught as well as NaN and Inf.
-        detail::require_finite_after_cast("LogitEnergyField", argument, x, block, m_first_row + first);
+        // Checked after conversion, so a double too large for float is caught as well as NaN and Inf; the check
+        // is the scan for the largest entry (NaN propagated) and names the entry only when it fails.
+        const Scalar largest = detail::largest_magnitude(block);
+        if (!std::isfinite(largest)) {
+          detail::require_finite_after_cast("LogitEnergyField", argument, x, block, m_first_row + first);
+        }
         if (centre) {
           m_buffer = block.rowwise() - m_pivot;
           sum += m_buffer.template cast<double>().colwise().sum();
           m_largest = std::max(m_largest, m_buffer.cwiseAbs().maxCoeff());
         } else {
-          m_largest = std::max(m_largest, block.cwiseAbs().maxCoeff());
+          m_largest = std::max(m_largest, largest);
         }
       }
       if (centre) {

@@ -27,6 +27,8 @@
 
 namespace attnspec::detail {
 
+// Its workspace persists across calls (a head of the same shape allocates nothing new); its results — values,
+// vectors, routes — change only when a call succeeds, so a caller keeps the previous head's results on error.
 template <typename Scalar>
 class FactoredSvd {
  public:
@@ -83,16 +85,26 @@ class FactoredSvd {
   // only the singular values, in double, so scales from 1e-150 to 1e150 neither overflow nor underflow inside the
   // factorisations.
   template <class Values>
-  void set_singular_values(const Values& unscaled, double scale, int exponent, const char* caller) {
+  static Vector scaled_singular_values(const Values& unscaled, double scale, int exponent, const char* caller) {
     const Eigen::VectorXd scaled = unscaled.template cast<double>() * scale;
-    m_singular_values =
+    Vector values =
         scaled.unaryExpr([exponent](double value) { return std::ldexp(value, exponent); }).template cast<Scalar>();
-    if (!m_singular_values.allFinite()) {
+    if (!values.allFinite()) {
       // long double: the product's own σ₁ may lie beyond double's range once the power of two is put back.
       throw_invalid_argument(caller, "scale = ", scale, " times the largest singular value of the unscaled product (",
                              std::ldexp(static_cast<long double>(unscaled(0)), exponent),
                              ") overflows the scalar type");
     }
+    return values;
+  }
+
+  // The results of a call that succeeded; nothing here throws but allocation.
+  void publish(Vector&& values, std::pair<FactorRoute, FactorRoute> routes, Matrix&& u, Matrix&& v, bool has_vectors) {
+    m_singular_values.swap(values);
+    m_routes = routes;
+    m_u.swap(u);
+    m_v.swap(v);
+    m_has_vectors = has_vectors;
   }
 
   const Matrix& require_vectors(const char* caller, const Matrix& vectors) const {
@@ -151,23 +163,21 @@ template <typename Scalar>
 FactoredSvd<Scalar>& FactoredSvd<Scalar>::compute(const Rows& a, const Rows& b, double scale, bool with_vectors,
                                                   unsigned threads, const char* caller) {
   if (with_vectors && (!a.held || !b.held)) throw_invalid_argument(caller, "singular vectors need held factors");
-  m_has_vectors = with_vectors;
   // Lifting the core's vectors needs Q, which only the Householder route keeps (implicitly).
   for_both(
       threads, [&](FactorWork& factor, const Rows& x) { factor.triangular.compute(x, with_vectors); }, a, b);
   m_core.noalias() = m_a.triangular.r() * m_b.triangular.r().transpose();
-  m_routes = {m_a.triangular.route(), m_b.triangular.route()};
   const int exponent = m_a.triangular.exponent() + m_b.triangular.exponent();
   m_core_double = m_core.template cast<double>();
+  const std::pair<FactorRoute, FactorRoute> routes{m_a.triangular.route(), m_b.triangular.route()};
   if (with_vectors) {
     Eigen::MatrixXd left, right;
-    set_singular_values(core_singular_values(caller, &left, &right), scale, exponent, caller);
-    m_u = lift(m_a.triangular.householder(), left.template cast<Scalar>());
-    m_v = lift(m_b.triangular.householder(), right.template cast<Scalar>());
+    Vector values = scaled_singular_values(core_singular_values(caller, &left, &right), scale, exponent, caller);
+    publish(std::move(values), routes, lift(m_a.triangular.householder(), left.template cast<Scalar>()),
+            lift(m_b.triangular.householder(), right.template cast<Scalar>()), true);
   } else {
-    set_singular_values(core_singular_values(caller), scale, exponent, caller);
-    m_u.resize(0, 0);
-    m_v.resize(0, 0);
+    publish(scaled_singular_values(core_singular_values(caller), scale, exponent, caller), routes, Matrix(), Matrix(),
+            false);
   }
   return *this;
 }
@@ -175,9 +185,6 @@ FactoredSvd<Scalar>& FactoredSvd<Scalar>::compute(const Rows& a, const Rows& b, 
 template <typename Scalar>
 FactoredSvd<Scalar>& FactoredSvd<Scalar>::compute_from_grams(const Rows& a, const Rows& b, double scale,
                                                              unsigned threads, const char* caller) {
-  m_has_vectors = false;
-  m_u.resize(0, 0);
-  m_v.resize(0, 0);
   for_both(
       threads,
       [](FactorWork& factor, const Rows& x) {
@@ -195,8 +202,8 @@ FactoredSvd<Scalar>& FactoredSvd<Scalar>::compute_from_grams(const Rows& a, cons
   }
   const Eigen::MatrixXd lower_a = m_a.cholesky.matrixL(), lower_b = m_b.cholesky.matrixL();
   m_core_double.noalias() = lower_a.transpose() * lower_b;
-  set_singular_values(core_singular_values(caller), scale, 0, caller);
-  m_routes = {FactorRoute::gram, FactorRoute::gram};
+  publish(scaled_singular_values(core_singular_values(caller), scale, 0, caller),
+          {FactorRoute::gram, FactorRoute::gram}, Matrix(), Matrix(), false);
   return *this;
 }
 
