@@ -7,7 +7,7 @@
 // value within that relative distance (multiplicative perturbation). The rounding is bounded entry by entry
 // (probabilistically for the length-n sums, Higham & Mary 2019, λ = 8; deterministically for the Cholesky) and the
 // smallest eigenvalue is certified by a second Cholesky factorisation, of XᵀX − t·D². Column scaling costs nothing
-// here; a condition number of the column-scaled X up to about 3 (n = 4096, d = 128) passes, so well-conditioned
+// here; a condition number of the column-scaled X up to about 4 (n = 4096, d = 128) passes, so well-conditioned
 // heads cost one pass. Otherwise CholeskyQR2 goes on from R₁: Q₁ = X·R₁⁻¹, R₂ = chol(Q₁ᵀQ₁), R = R₂·R₁ — two more
 // passes (TRSM and SYRK; 1.5× the flops of one XᵀX product in all) — and is as accurate as Householder QR whenever
 // Q₁ comes out nearly orthonormal, which it checks (‖Q₁ᵀQ₁ − I‖_F <= 1/2). When it cannot be trusted either — X too
@@ -87,10 +87,10 @@ class TriangularFactor {
     return true;
   }
 
-  // Is R₁ = chol(m_gram), the Gram matrix of n rows, within kOnePassTolerance of an exact R (header comment)? With
-  // u the unit roundoff, ‖D⁻¹ED⁻¹‖ <= δ = d·(8·√n + d + 1)·u: every scaled entry of E is below 8·√n·u (the sums)
-  // plus (d + 1)·u (the factorisation). XᵀX − t·D² positive definite in floating point gives λ_min >= t − 2δ once
-  // the same rounding of the test and of XᵀX is allowed for, so t = δ/τ + 2δ certifies ‖WᵀW − I‖ <= τ.
+  // Is R₁ = chol(m_gram), the Gram matrix of n rows, within a relative τ (`tolerance`) of an exact R (header
+  // comment)? With u the unit roundoff, ‖D⁻¹ED⁻¹‖ <= δ = d·(8·√n + d + 1)·u: every scaled entry of E is below 8·√n·u
+  // (the sums) plus (d + 1)·u (the factorisation). XᵀX − t·D² positive definite in floating point gives λ_min >= t − 2δ
+  // once the same rounding of the test and of XᵀX is allowed for, so t = δ/τ + 2δ certifies ‖WᵀW − I‖ <= τ.
   bool one_pass_is_certified(Eigen::Index n) {
     constexpr double tolerance = std::is_same_v<Scalar, double> ? 1e-10 : 1e-6;
     const double d = static_cast<double>(m_gram.cols());
