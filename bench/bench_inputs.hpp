@@ -7,6 +7,7 @@
 
 #include <Eigen/Core>
 #include <random>
+#include <string>
 
 namespace attnspec_bench {
 
@@ -18,6 +19,13 @@ inline Eigen::MatrixXd random_matrix(Eigen::Index rows, Eigen::Index cols, unsig
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> normal;
   return Eigen::MatrixXd::NullaryExpr(rows, cols, [&] { return normal(rng); });
+}
+
+/// Names the route each factor of a spectrum took (`Q cholesky_qr, K cholesky_qr`) as the benchmark's label.
+template <class Spectrum>
+void label_routes(benchmark::State& state, const Spectrum& spectrum) {
+  state.SetLabel(std::string("Q ") + attnspec::to_string(spectrum.query_route()) + ", K " +
+                 attnspec::to_string(spectrum.key_route()));
 }
 
 /// Rates every benchmark of an n×d pair of factors by the same yardstick, the 4·n·d² flops of the two XᵀX

@@ -5,7 +5,6 @@
 #include <attnspec/logit_energy_field.hpp>
 
 #include <Eigen/SVD>
-#include <string>
 
 #include "bench_inputs.hpp"
 
@@ -14,6 +13,7 @@ namespace {
 using attnspec_bench::count_floor_flops;
 using attnspec_bench::kAccurate;
 using attnspec_bench::kGram;
+using attnspec_bench::label_routes;
 using attnspec_bench::random_matrix;
 
 // kInPlace: FieldOptions::keep_factors = false, Q and K read block by block from the caller's matrices.
@@ -22,13 +22,6 @@ constexpr bool kKept = true, kInPlace = false;
 // often have. The keys are centred, the queries are not, so Q is ill-conditioned and takes CholeskyQR2's
 // second pass where Gaussian Q takes one (the two routes' cost side by side).
 constexpr bool kGaussian = false, kOffsetQueries = true;
-
-// The route each factor took, as the benchmark's label.
-template <class Spectrum>
-void label_routes(benchmark::State& state, const Spectrum& spectrum) {
-  state.SetLabel(std::string("Q ") + attnspec::to_string(spectrum.query_route()) + ", K " +
-                 attnspec::to_string(spectrum.key_route()));
-}
 
 template <typename Scalar, attnspec::FieldAlgorithm algorithm, bool keep_factors = kKept, bool offset = kGaussian>
 void BM_FieldSpectrum(benchmark::State& state) {

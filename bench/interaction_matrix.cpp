@@ -9,6 +9,7 @@
 namespace {
 
 using attnspec_bench::count_floor_flops;
+using attnspec_bench::label_routes;
 using attnspec_bench::random_matrix;
 
 void BM_InteractionMatrix(benchmark::State& state) {
@@ -19,6 +20,7 @@ void BM_InteractionMatrix(benchmark::State& state) {
     interaction.compute(query_weight, key_weight);
     benchmark::DoNotOptimize(interaction.singular_values().data());
   }
+  label_routes(state, interaction);
   count_floor_flops(state, model_dim, d);
 }
 
