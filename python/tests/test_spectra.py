@@ -39,6 +39,20 @@ def test_field_matches_dense_svd(rng, dtype, tolerance):
         assert np.abs(field.singular_values - expected).max() <= tolerance * expected[0], name
 
 
+def test_routes_name_one_pass_where_certified_and_keep_every_value_relatively(rng):
+    # Well-conditioned double factors take one Cholesky QR pass; every value then agrees with numpy to 1e-12
+    # relative. Queries with a large common offset are ill-conditioned (they are not centred) and take two.
+    Q, K = rng.standard_normal((400, 32)), rng.standard_normal((300, 32))
+    field = attnspec.LogitEnergyField(Q, K)
+    assert (field.query_route, field.key_route) == ("cholesky_qr", "cholesky_qr")
+    expected = svdvals(field_oracle(Q, K), 32)
+    assert np.all(np.abs(field.singular_values - expected) <= 1e-12 * expected)
+    offset = attnspec.LogitEnergyField(Q + 30.0, K)
+    assert (offset.query_route, offset.key_route) == ("cholesky_qr2", "cholesky_qr")
+    assert attnspec.LogitEnergyField(Q, K, algorithm="gram").query_route == "gram"
+    assert attnspec.LogitEnergyField(Q, K, compute_vectors=True).query_route == "householder"
+
+
 def test_field_options_match_their_definitions(rng):
     Q, K = rng.standard_normal((50, 16)), rng.standard_normal((60, 16))
     for options in [dict(scale=0.3), dict(center_rows=False), dict(drop_leading_keys=5), dict(algorithm="gram")]:
