@@ -1,7 +1,10 @@
 // The kernels under the field and the stability pass: the bidiagonal QR sweeps (detail/bidiagonal_values.hpp)
-// against Jacobi SVD on structured and adversarial bidiagonals, float fields through Gram matrices in double, and the
-// residual's row extremes at every rank (detail/residual_extremes.hpp) against dense residuals.
+// against Jacobi SVD on structured and adversarial bidiagonals, the inputs' largest-entry scan (detail/checks.hpp),
+// float fields through Gram matrices in double, and the residual's row extremes at every rank
+// (detail/residual_extremes.hpp) against dense residuals.
 #include <attnspec/detail/bidiagonal_values.hpp>
+#include <attnspec/detail/checks.hpp>
+#include <attnspec/detail/gram_accumulator.hpp>
 #include <attnspec/detail/residual_extremes.hpp>
 #include <attnspec/logit_energy_field.hpp>
 
@@ -9,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <tuple>
 #include <vector>
 
 #include "test_support.hpp"
@@ -75,6 +79,113 @@ TEST_CASE("bidiagonal QR sweeps match Jacobi SVD on structured and adversarial b
     require_bidiagonal_values(1e-200 * d, 1e-200 * e);  // squares underflow
     require_bidiagonal_values(1e200 * d, 1e200 * e);    // squares overflow
   }
+}
+
+namespace {
+
+// The reference: entry by entry, NaN and Inf reported as not finite.
+template <class Matrix>
+double largest_entry_by_loop(const Matrix& m, bool& finite) {
+  double largest = 0;
+  finite = true;
+  for (Index j = 0; j < m.cols(); ++j) {
+    for (Index i = 0; i < m.rows(); ++i) {
+      finite = finite && std::isfinite(m(i, j));
+      largest = std::max(largest, std::abs(double(m(i, j))));
+    }
+  }
+  return largest;
+}
+
+template <class Matrix>
+void require_largest_magnitude(const Matrix& m) {
+  bool finite = true;
+  const double expected = largest_entry_by_loop(m, finite);
+  using attnspec::detail::largest_magnitude;
+  using attnspec::detail::largest_magnitude_by_bits;
+  using attnspec::detail::largest_magnitude_by_reductions;
+  INFO(m.rows() << "x" << m.cols() << ", finite: " << finite);
+  // A strided view of the same entries (the field's block readers pass these) and a row-major copy.
+  typename Matrix::PlainObject padded = Matrix::PlainObject::Constant(m.rows() + 3, m.cols(), 0);
+  padded.topRows(m.rows()) = m;
+  const auto view = padded.topRows(m.rows());
+  const Eigen::Matrix<typename Matrix::Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> row_major = m;
+  for (const double got : {double(largest_magnitude_by_bits(m)), double(largest_magnitude_by_reductions(m)),
+                           double(largest_magnitude(m)), double(largest_magnitude_by_bits(view)),
+                           double(largest_magnitude(view)), double(largest_magnitude(row_major))}) {
+    if (finite) {
+      CHECK(got == expected);
+    } else {
+      CHECK_FALSE(std::isfinite(got));
+    }
+  }
+  CHECK(attnspec::detail::all_finite(m) == finite);
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("the largest-entry scan finds the largest magnitude and every NaN and Inf", "[kernels]", float,
+                   double) {
+  using Matrix = Eigen::Matrix<TestType, Eigen::Dynamic, Eigen::Dynamic>;
+  std::mt19937_64 rng(84);
+  const TestType nan = std::numeric_limits<TestType>::quiet_NaN(), inf = std::numeric_limits<TestType>::infinity();
+  for (const Index rows : {1, 7, 64, 1027}) {
+    for (const Index cols : {1, 3}) {
+      const Matrix random = gaussian(rows, cols, rng).template cast<TestType>();
+      require_largest_magnitude(random);
+      // The largest entry negative, at either end; tiny, subnormal, huge and signed-zero entries.
+      Matrix edges = random;
+      edges(rows - 1, cols - 1) = -std::numeric_limits<TestType>::max();
+      require_largest_magnitude(edges);
+      edges = Matrix::Constant(rows, cols, TestType(-0.0));
+      require_largest_magnitude(edges);
+      edges(0, 0) = -std::numeric_limits<TestType>::denorm_min();
+      require_largest_magnitude(edges);
+      // One NaN or Inf anywhere: first, last, inside a vector's lanes; quiet and signalling NaN, negative NaN.
+      for (const Index at : {Index(0), rows * cols - 1, (rows * cols) / 2}) {
+        for (const TestType bad : {nan, -nan, inf, -inf, std::numeric_limits<TestType>::signaling_NaN()}) {
+          Matrix poisoned = random;
+          poisoned(at % rows, at / rows) = bad;
+          require_largest_magnitude(poisoned);
+        }
+      }
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("the Gram accumulator adds XᵀX block by block with its buffers kept across shapes", "[kernels]",
+                   float, double) {
+  using Matrix = Eigen::Matrix<TestType, Eigen::Dynamic, Eigen::Dynamic>;
+  std::mt19937_64 rng(85);
+  attnspec::detail::GramAccumulator<TestType> accumulator;
+  // Depths that grow (new block sizes) and shrink (reused buffers), head dimensions that change, a strided view.
+  for (const auto& [rows, d, block] : std::vector<std::tuple<Index, Index, Index>>{
+           {5, 3, 5}, {3000, 64, 1024}, {2000, 64, 333}, {700, 128, 1024}, {4096, 16, 4096}, {1, 1, 1}}) {
+    INFO(rows << "x" << d << " in blocks of " << block);
+    const Matrix x = gaussian(rows, d, rng).template cast<TestType>();
+    Matrix gram = Matrix::Zero(d, d);
+    for (Index first = 0; first < rows; first += block) {
+      const Index count = std::min(block, rows - first);
+      accumulator.add(gram, x.middleRows(first, count));
+    }
+    const Matrix expected =
+        (x.template cast<double>().transpose() * x.template cast<double>()).template cast<TestType>();
+    const double scale = expected.diagonal().template cast<double>().maxCoeff();
+    const Matrix lower_expected = expected.template triangularView<Eigen::Lower>();
+    const Matrix lower_gram = gram.template triangularView<Eigen::Lower>();
+    CHECK((lower_gram - lower_expected).template cast<double>().cwiseAbs().maxCoeff() <=
+          50 * std::numeric_limits<TestType>::epsilon() * std::sqrt(double(rows)) * scale);
+    CHECK(gram.template triangularView<Eigen::StrictlyUpper>().toDenseMatrix().isZero(0));  // only the lower half
+  }
+  // A copy starts without buffers and still adds correctly.
+  const attnspec::detail::GramAccumulator<TestType> copy = accumulator;
+  attnspec::detail::GramAccumulator<TestType> again = copy;
+  const Matrix x = gaussian(50, 4, rng).template cast<TestType>();
+  Matrix gram = Matrix::Zero(4, 4);
+  again.add(gram, x);
+  const Matrix expected = x.transpose() * x;
+  CHECK((gram - expected).template triangularView<Eigen::Lower>().toDenseMatrix().cwiseAbs().maxCoeff() <=
+        1e-4 * expected.norm());
 }
 
 TEST_CASE("float fields take the Gram route in double, and CholeskyQR2 where a Gram matrix is singular",

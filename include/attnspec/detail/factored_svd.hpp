@@ -22,6 +22,7 @@
 #include "bidiagonal_values.hpp"
 #include "checks.hpp"
 #include "factor_rows.hpp"
+#include "gram_accumulator.hpp"
 #include "parallel_for.hpp"
 #include "triangular_factor.hpp"
 
@@ -72,6 +73,7 @@ class FactoredSvd {
   struct FactorWork {
     TriangularFactor<Scalar> triangular;
     Eigen::MatrixXd gram, block;  // the Gram route's
+    GramAccumulator<double> accumulator;
     Eigen::LLT<Eigen::MatrixXd, Eigen::Lower> cholesky;
   };
 
@@ -130,17 +132,20 @@ class FactoredSvd {
   }
 
   // G = xᵀx in double; float data is widened 1,024 rows at a time, so no double copy of x exists.
-  static void gram_in_double(const Rows& x, Eigen::MatrixXd& gram, Eigen::MatrixXd& block) {
+  static void gram_in_double(const Rows& x, FactorWork& work) {
+    Eigen::MatrixXd& gram = work.gram;
     gram.setZero(x.cols, x.cols);
     for (Eigen::Index first = 0; first < x.rows; first += x.block_rows) {
       const typename Rows::Block rows = x.read(first, std::min(x.block_rows, x.rows - first));
       if constexpr (std::is_same_v<Scalar, double>) {
-        gram.selfadjointView<Eigen::Lower>().rankUpdate(rows.transpose());
+        work.accumulator.add(gram, rows);
       } else {
         constexpr Eigen::Index kWidenedRows = 1024;
+        work.block.resize(kWidenedRows, x.cols);  // once: a shorter last block uses its top rows, not a new buffer
         for (Eigen::Index part = 0; part < rows.rows(); part += kWidenedRows) {
-          block = rows.middleRows(part, std::min(kWidenedRows, rows.rows() - part)).template cast<double>();
-          gram.selfadjointView<Eigen::Lower>().rankUpdate(block.transpose());
+          const Eigen::Index count = std::min(kWidenedRows, rows.rows() - part);
+          work.block.topRows(count) = rows.middleRows(part, count).template cast<double>();
+          work.accumulator.add(gram, work.block.topRows(count));
         }
       }
     }
@@ -188,7 +193,7 @@ FactoredSvd<Scalar>& FactoredSvd<Scalar>::compute_from_grams(const Rows& a, cons
   for_both(
       threads,
       [](FactorWork& factor, const Rows& x) {
-        gram_in_double(x, factor.gram, factor.block);
+        gram_in_double(x, factor);
         factor.cholesky.compute(factor.gram);
       },
       a, b);

@@ -26,6 +26,7 @@
 
 #include "../algorithms.hpp"
 #include "factor_rows.hpp"
+#include "gram_accumulator.hpp"
 
 namespace attnspec::detail {
 
@@ -60,8 +61,7 @@ class TriangularFactor {
 
     m_gram.setZero(d, d);
     for (Eigen::Index first = 0; first < n; first += x.block_rows) {
-      m_gram.template selfadjointView<Eigen::Lower>().rankUpdate(
-          read(first, std::min(x.block_rows, n - first)).transpose());
+      m_accumulator.add(m_gram, read(first, std::min(x.block_rows, n - first)));
     }
     m_cholesky.compute(m_gram);
     if (m_cholesky.info() != Eigen::Success) return false;
@@ -73,11 +73,13 @@ class TriangularFactor {
     m_r1 = m_cholesky.matrixU();
 
     m_gram.setZero(d, d);
+    m_block.resize(std::min(kBlockRows, n), d);  // once: a shorter last block uses its top rows
     for (Eigen::Index first = 0; first < n; first += kBlockRows) {
       const Eigen::Index rows = std::min(kBlockRows, n - first);
-      m_block = read(first, rows);
-      m_r1.template triangularView<Eigen::Upper>().template solveInPlace<Eigen::OnTheRight>(m_block);
-      m_gram.template selfadjointView<Eigen::Lower>().rankUpdate(m_block.transpose());
+      auto block = m_block.topRows(rows);
+      block = read(first, rows);
+      m_r1.template triangularView<Eigen::Upper>().template solveInPlace<Eigen::OnTheRight>(block);
+      m_accumulator.add(m_gram, block);
     }
     if (!nearly_identity(m_gram)) return false;
     m_cholesky.compute(m_gram);
@@ -128,6 +130,7 @@ class TriangularFactor {
   int m_exponent = 0;
   Eigen::LLT<Matrix, Eigen::Lower> m_cholesky, m_shifted_cholesky;
   Eigen::HouseholderQR<Matrix> m_householder;
+  GramAccumulator<Scalar> m_accumulator;
   FactorRoute m_route = FactorRoute::householder;
 };
 
