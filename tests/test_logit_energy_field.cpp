@@ -23,6 +23,10 @@ void require_field_matches_dense(const MatrixXd& q, const MatrixXd& k, const Fie
   const double scale = options.scale.value_or(1 / std::sqrt(double(q.cols())));
   const MatrixX<Scalar> qs = q.cast<Scalar>(), ks = k.cast<Scalar>();
   LogitEnergyField<Scalar> field(qs, ks, options);
+  FieldOptions keep = options;  // the same kernel and inputs, keeping the factors for dense()
+  keep.keep_factors = true;
+  const LogitEnergyField<Scalar> kept(qs, ks, keep);
+  CHECK(kept.singular_values() == field.singular_values());
   // The oracle sees the same (rounded) inputs, in double.
   const MatrixXd reference = reference_field(qs.template cast<double>(), ks.template cast<double>(), scale,
                                              options.center_rows, options.drop_leading_keys);
@@ -30,7 +34,7 @@ void require_field_matches_dense(const MatrixXd& q, const MatrixXd& k, const Fie
   REQUIRE(field.singular_values().size() == std::min({q.rows(), reference.cols(), q.cols()}));
   require_same_spectrum(field.singular_values(), dense_singular_values(reference), spectrum_tolerance<Scalar>());
   const double sigma1 = std::max(dense_singular_values(reference)(0), std::numeric_limits<double>::min());
-  REQUIRE((field.dense().template cast<double>() - reference).cwiseAbs().maxCoeff() <=
+  REQUIRE((kept.dense().template cast<double>() - reference).cwiseAbs().maxCoeff() <=
           spectrum_tolerance<Scalar>() * sigma1);
 }
 }  // namespace
@@ -82,7 +86,9 @@ TEMPLATE_TEST_CASE("constant keys give exactly the zero field", "[field]", float
   std::mt19937_64 rng(5);
   const MatrixXd q = gaussian(20, 8, rng);
   const MatrixXd k = MatrixXd::Ones(30, 1) * gaussian(1, 8, rng);
-  LogitEnergyField<TestType> field(q.cast<TestType>(), k.cast<TestType>());
+  FieldOptions keep;
+  keep.keep_factors = true;
+  LogitEnergyField<TestType> field(q.cast<TestType>(), k.cast<TestType>(), keep);
   CHECK(field.singular_values().size() == 8);
   CHECK(field.singular_values().isZero(0));
   CHECK(field.dense().isZero(0));
@@ -300,7 +306,9 @@ TEST_CASE("one object is reused across heads of different shapes", "[field]") {
   }
   // A head that fails (a NaN in K, keys that overflow when centred) leaves the previous head's results whole.
   const MatrixXd q = gaussian(12, 4, rng), k = gaussian(15, 4, rng);
-  field.compute(q, k);
+  FieldOptions keep;
+  keep.keep_factors = true;
+  field.compute(q, k, keep);
   const VectorXd before = field.singular_values();
   MatrixXd bad_keys = gaussian(9, 4, rng);
   bad_keys(2, 3) = std::nan("");
@@ -335,6 +343,7 @@ TEMPLATE_TEST_CASE("keep_factors = false reads Q and K in place, block by block,
   auto check_same = [&](const auto& q, const auto& k, FieldOptions kept_options) {
     FieldOptions streamed_options = kept_options;
     streamed_options.keep_factors = false;
+    kept_options.keep_factors = true;
     const Field kept(q, k, kept_options), read_in_place(q, k, streamed_options);
     const double sigma1 = std::max(double(kept.singular_values()(0)), 1e-300);
     REQUIRE(read_in_place.singular_values().size() == kept.singular_values().size());
@@ -383,10 +392,14 @@ TEMPLATE_TEST_CASE("keep_factors = false reads Q and K in place, block by block,
   if constexpr (std::is_same_v<TestType, double>) {
     require_invalid_argument([&] { Field(q.topRows(9), huge_keys, streamed); }, {"centring K (9x24) overflows"});
   }
-  const Field field(q.topRows(30), k.topRows(40), streamed);
+  // The default keeps no copies; keep_factors or compute_vectors keep them.
+  CHECK_FALSE(FieldOptions{}.keep_factors);
+  const Field field(q.topRows(30), k.topRows(40));
   require_invalid_argument([&] { (void)field.queries(); }, {"LogitEnergyField::queries", "keep_factors = false"});
-  require_invalid_argument([&] { (void)field.dense(); }, {"LogitEnergyField::dense", "keep_factors = false"});
+  require_invalid_argument([&] { (void)field.dense(); }, {"LogitEnergyField::dense", "keep_factors = true"});
   FieldOptions vectors = streamed;
   vectors.compute_vectors = true;
-  require_invalid_argument([&] { Field(q, k, vectors); }, {"compute_vectors needs keep_factors"});
+  const Field with_vectors(q.topRows(30), k.topRows(40), vectors);
+  CHECK(with_vectors.queries() == q.topRows(30).cast<TestType>());
+  CHECK(with_vectors.dense().rows() == 30);
 }

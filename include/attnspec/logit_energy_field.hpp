@@ -11,6 +11,7 @@
 #include "detail/checks.hpp"
 #include "detail/factor_rows.hpp"
 #include "detail/factored_svd.hpp"
+#include "detail/thread_workspace.hpp"
 
 namespace attnspec {
 
@@ -20,10 +21,11 @@ struct FieldOptions {
   bool center_rows = true;             ///< subtract each row's mean (E~); false gives the raw logits E = s·Q·Kᵀ
   Eigen::Index drop_leading_keys = 0;  ///< ignore the first j keys (an attention sink / BOS column)
   bool compute_vectors = false;        ///< also keep singular vectors (needed for rank_k_rows)
-  /// Keep the queries and keys as used (converted, centred) for queries(), keys() and dense(). false: read them
-  /// block by block from the caller's memory and hold no copy — memory O(block·d) beyond the inputs — for
-  /// singular values only (not with compute_vectors).
-  bool keep_factors = true;
+  /// Keep copies of the queries and keys as used (converted, centred) for queries(), keys() and dense(). The
+  /// default, false, reads them block by block from the caller's memory and holds no copy: memory O(block·d) beyond
+  /// the inputs, and no fresh n×d storage to touch per head. compute_vectors keeps them whatever this says (the
+  /// vectors are lifted through them).
+  bool keep_factors = false;
   FieldAlgorithm algorithm = FieldAlgorithm::accurate;
   /// Threads for one field (0: all hardware threads; Q and K are reduced concurrently when >= 2).
   /// analyse_model parallelises across heads instead and leaves this at 1.
@@ -71,10 +73,6 @@ class LogitEnergyField {
                                      "FieldAlgorithm::gram computes singular values only; "
                                      "compute_vectors needs FieldAlgorithm::accurate");
     }
-    if (options.compute_vectors && !options.keep_factors) {
-      detail::throw_invalid_argument(function,
-                                     "compute_vectors needs keep_factors (the vectors are lifted through them)");
-    }
 
     // Float data take the Gram route on the accurate setting too: Gram matrices accumulated in double put σ_i
     // within ~1e-8·‖Q‖·‖K_c‖ (√ε of double), no more than the rounding of the float data themselves, in half
@@ -88,27 +86,35 @@ class LogitEnergyField {
         m_svd.compute(used_queries, used_keys, scale, options.compute_vectors, options.threads, function);
       }
     };
-    // The factors are copied into locals and swapped in at the end, and the kernel publishes its results only on
-    // success (keeping its workspace from head to head), so a head that fails leaves the previous one.
+    // The kernel publishes its results only on success, and the factors kept for queries(), keys() and dense() are
+    // replaced only after it, so a head that fails leaves the previous one.
     const Eigen::Index dropped = options.drop_leading_keys;
-    Matrix used_queries, used_keys;
-    if (options.keep_factors) {
-      used_queries = queries.template cast<Scalar>();
-      used_keys = keys.bottomRows(keys.rows() - dropped).template cast<Scalar>();
-      // Checked after conversion, so a double too large for float is caught as well as NaN and Inf.
-      detail::require_finite_after_cast(function, "Q", queries, used_queries);
-      detail::require_finite_after_cast(function, "K", keys, used_keys, dropped);
-      if (options.center_rows) {
-        center_keys(used_keys);
-        require_centred_keys_finite(used_keys, keys);
-      }
+    const detail::ThreadWorkspace<Readers> readers;
+    FactorReader& query_reader = readers->queries;
+    FactorReader& key_reader = readers->keys;
+    query_reader.measure(queries, 0, "Q", false);
+    key_reader.measure(keys, dropped, "K", options.center_rows);
+    if (options.compute_vectors) {
+      // The vectors are lifted through Householder QRs of held factors: copies, swapped in on success.
+      Matrix used_queries, used_keys;
+      query_reader.copy(queries, used_queries);
+      key_reader.copy(keys, used_keys);
       decompose(Rows::of(used_queries), Rows::of(used_keys));
+      m_queries.swap(used_queries);
+      m_keys.swap(used_keys);
     } else {
-      StreamedFactor streamed_queries(queries, 0, "Q", false), streamed_keys(keys, dropped, "K", options.center_rows);
-      decompose(streamed_queries.rows(queries), streamed_keys.rows(keys));
+      // Values alone never need a factor whole: the kernel reads Q and K from the caller's memory, and the kept
+      // copies are written afterwards into the previous head's storage (a fresh copy per head page-faults: 13% of a
+      // float field's time at n = 4096, d = 128, native).
+      decompose(query_reader.rows(queries), key_reader.rows(keys));
+      if (options.keep_factors) {
+        query_reader.copy(queries, m_queries);
+        key_reader.copy(keys, m_keys);
+      } else {
+        m_queries.resize(0, 0);
+        m_keys.resize(0, 0);
+      }
     }
-    m_queries.swap(used_queries);
-    m_keys.swap(used_keys);
     m_shape = {queries.rows(), keys.rows() - dropped, queries.cols()};
     m_options = options;
     m_scale = scale;
@@ -122,9 +128,10 @@ class LogitEnergyField {
   /// m'×r right singular vectors; requires FieldOptions::compute_vectors.
   const Matrix& right_singular_vectors() const { return m_svd.right_vectors("right_singular_vectors"); }
 
-  /// The queries as used (converted to Scalar); needs FieldOptions::keep_factors.
+  /// The queries as used (converted to Scalar); needs FieldOptions::keep_factors (or compute_vectors).
   const Matrix& queries() const { return kept("LogitEnergyField::queries", m_queries); }
-  /// The keys as used: leading keys dropped, centred when rows are centred; needs FieldOptions::keep_factors.
+  /// The keys as used: leading keys dropped, centred when rows are centred; needs FieldOptions::keep_factors (or
+  /// compute_vectors).
   const Matrix& keys() const { return kept("LogitEnergyField::keys", m_keys); }
   Eigen::Index rows() const { return m_shape.rows; }
   Eigen::Index cols() const { return m_shape.cols; }
@@ -135,7 +142,8 @@ class LogitEnergyField {
   FactorRoute query_route() const { return m_svd.route_a(); }
   FactorRoute key_route() const { return m_svd.route_b(); }
 
-  /// The n×m' field itself. Allocates n×m': for small cases and for checking. Needs FieldOptions::keep_factors.
+  /// The n×m' field itself. Allocates n×m': for small cases and for checking. Needs FieldOptions::keep_factors (or
+  /// compute_vectors).
   Matrix dense() const {
     return static_cast<Scalar>(m_scale) * kept("LogitEnergyField::dense", m_queries) * m_keys.transpose();
   }
@@ -162,26 +170,32 @@ class LogitEnergyField {
   // A factor read from the caller's memory 1,024 rows at a time: one pass checks it for finite entries and
   // measures it (its largest entry and, for keys to be centred, the mean that centring subtracts); the kernel then
   // reads it the same way — as views when the caller's matrix is column-major Scalar already, centred per block.
-  class StreamedFactor {
+  class FactorReader {
    public:
     template <class Derived>
-    StreamedFactor(const Eigen::MatrixBase<Derived>& x, Eigen::Index first_row, const char* argument, bool centre)
-        : m_first_row(first_row), m_rows(x.rows() - first_row), m_centred(centre) {
-      // Centring as center_keys does it: relative to the first row, then the mean of the differences (in double).
+    void measure(const Eigen::MatrixBase<Derived>& x, Eigen::Index first_row, const char* argument, bool centre) {
+      m_first_row = first_row;
+      m_rows = x.rows() - first_row;
+      m_centred = centre;
+      m_largest = 0;
+      // Keys are centred relative to the first key ("shifted data"), which keeps digits when all keys share a
+      // large offset and makes constant keys centre to exactly zero; the mean of the differences sums in double.
       if (centre) m_pivot = x.row(first_row).template cast<Scalar>();
       Eigen::RowVectorXd sum = Eigen::RowVectorXd::Zero(x.cols());
-      for (Eigen::Index first = 0; first < m_rows; first += kStreamRows) {
-        const typename Rows::Block block = converted(x, first, std::min(kStreamRows, m_rows - first), m_converted);
+      for (Eigen::Index first = 0; first < m_rows; first += kRowsPerBlock) {
+        const Eigen::Index count = std::min(kRowsPerBlock, m_rows - first);
+        const typename Rows::Block block = converted(x, first, count, m_converted);
         // Checked after conversion, so a double too large for float is caught as well as NaN and Inf; the check
-        // is the scan for the largest entry (NaN propagated) and names the entry only when it fails.
+        // is the scan for the largest entry and names the entry only when it fails.
         const Scalar largest = detail::largest_magnitude(block);
         if (!std::isfinite(largest)) {
           detail::require_finite_after_cast("LogitEnergyField", argument, x, block, m_first_row + first);
         }
         if (centre) {
-          m_buffer = block.rowwise() - m_pivot;
-          sum += m_buffer.template cast<double>().colwise().sum();
-          m_largest = std::max(m_largest, m_buffer.cwiseAbs().maxCoeff());
+          auto differences = buffer_rows(m_buffer, count, x.cols());
+          differences = block.rowwise() - m_pivot;
+          add_column_sums(differences, sum);
+          m_largest = std::max(m_largest, detail::largest_magnitude(differences));
         } else {
           m_largest = std::max(m_largest, largest);
         }
@@ -194,28 +208,65 @@ class LogitEnergyField {
       }
     }
 
-    // The kernel's view of the factor; it reads `x`, which must outlive the returned rows' use.
+    // The kernel's view of the factor measured last; it reads `x`, which must outlive the returned rows' use.
     template <class Derived>
     Rows rows(const Eigen::MatrixBase<Derived>& x) {
       Rows factor;
       factor.rows = m_rows;
       factor.cols = x.cols();
       factor.largest = m_largest;
-      factor.block_rows = kStreamRows;
+      factor.block_rows = kRowsPerBlock;
       factor.read = [this, &x](Eigen::Index first, Eigen::Index count) {
         const typename Rows::Block block = converted(x, first, count, m_buffer);
         if (!m_centred) return block;
-        m_centred_block = block;
-        m_centred_block.rowwise() -= m_pivot;
-        m_centred_block.rowwise() -= m_mean;
-        require_centred_keys_finite(m_centred_block, x);
-        return typename Rows::Block(m_centred_block.data(), count, x.cols(), Eigen::OuterStride<>(count));
+        auto centred = buffer_rows(m_centred_block, count, x.cols());
+        centred = block.rowwise() - m_pivot;
+        centred.rowwise() -= m_mean;
+        if (!detail::all_finite(centred)) throw_centring_overflow(x);
+        return typename Rows::Block(centred.data(), count, x.cols(), Eigen::OuterStride<>(centred.outerStride()));
       };
       return factor;
     }
 
+    // The factor as the kernel read it (converted, centred) into `out`, whose storage is reused when the shape
+    // matches.
+    template <class Derived>
+    void copy(const Eigen::MatrixBase<Derived>& x, Matrix& out) {
+      const Rows factor = rows(x);
+      out.resize(factor.rows, factor.cols);
+      for (Eigen::Index first = 0; first < factor.rows; first += factor.block_rows) {
+        const Eigen::Index count = std::min(factor.block_rows, factor.rows - first);
+        out.middleRows(first, count) = factor.read(first, count);
+      }
+    }
+
    private:
-    static constexpr Eigen::Index kStreamRows = 1024;
+    static constexpr Eigen::Index kRowsPerBlock = 1024;
+
+    // sum += the block's column sums, in double. Float sums 32 rows at a time (vectorised; each within a few float
+    // roundings of exact) added in double: Eigen's sum of a block cast to double is not vectorised and took 15% of
+    // a float field.
+    template <class Block>
+    static void add_column_sums(const Block& block, Eigen::RowVectorXd& sum) {
+      if constexpr (std::is_same_v<Scalar, double>) {
+        sum += block.colwise().sum();
+      } else {
+        constexpr Eigen::Index kRowsPerSum = 32;
+        for (Eigen::Index j = 0; j < block.cols(); ++j) {
+          double column_sum = 0;
+          for (Eigen::Index first = 0; first < block.rows(); first += kRowsPerSum) {
+            column_sum += block.col(j).segment(first, std::min(kRowsPerSum, block.rows() - first)).sum();
+          }
+          sum(j) += column_sum;
+        }
+      }
+    }
+
+    // The top `count` rows of a buffer of kRowsPerBlock rows, allocated once: a shorter last block allocates nothing.
+    static Eigen::Block<Matrix> buffer_rows(Matrix& buffer, Eigen::Index count, Eigen::Index cols) {
+      if (buffer.rows() != kRowsPerBlock || buffer.cols() != cols) buffer.resize(kRowsPerBlock, cols);
+      return buffer.topRows(count);
+    }
 
     // Rows [first, first + count) in Scalar: a view of the caller's memory when it is column-major Scalar already,
     // otherwise converted into `buffer`.
@@ -227,13 +278,14 @@ class LogitEnergyField {
                     !bool(Derived::Flags & Eigen::RowMajorBit) && Derived::InnerStrideAtCompileTime == 1) {
         return typename Rows::Block(source.data(), count, x.cols(), Eigen::OuterStride<>(source.outerStride()));
       } else {
-        buffer = source.template cast<Scalar>();
-        return typename Rows::Block(buffer.data(), count, x.cols(), Eigen::OuterStride<>(count));
+        auto rows = buffer_rows(buffer, count, x.cols());
+        rows = source.template cast<Scalar>();
+        return typename Rows::Block(rows.data(), count, x.cols(), Eigen::OuterStride<>(rows.outerStride()));
       }
     }
 
-    Eigen::Index m_first_row, m_rows;
-    bool m_centred;
+    Eigen::Index m_first_row = 0, m_rows = 0;
+    bool m_centred = false;
     Scalar m_largest = 0;
     RowVector m_pivot, m_mean;
     Matrix m_converted, m_buffer, m_centred_block;
@@ -241,31 +293,26 @@ class LogitEnergyField {
 
   // Differences of keys overflow only for entries within a factor of two of the largest finite value.
   template <class Derived>
-  static void require_centred_keys_finite(const Matrix& centred, const Eigen::MatrixBase<Derived>& keys) {
-    if (!detail::all_finite(centred)) {
-      detail::throw_invalid_argument("LogitEnergyField", "centring K (", detail::shape_of(keys),
-                                     ") overflows: its largest |entry| ", keys.cwiseAbs().maxCoeff(),
-                                     " is too close to the largest finite value; "
-                                     "scale the keys down and put the factor into FieldOptions::scale");
-    }
+  [[noreturn]] static void throw_centring_overflow(const Eigen::MatrixBase<Derived>& keys) {
+    detail::throw_invalid_argument("LogitEnergyField", "centring K (", detail::shape_of(keys),
+                                   ") overflows: its largest |entry| ", keys.cwiseAbs().maxCoeff(),
+                                   " is too close to the largest finite value; "
+                                   "scale the keys down and put the factor into FieldOptions::scale");
   }
 
   const Matrix& kept(const char* function, const Matrix& factor) const {
-    if (!m_options.keep_factors) {
+    if (!m_options.keep_factors && !m_options.compute_vectors) {
       detail::throw_invalid_argument(function,
-                                     "the field kept no queries and keys (FieldOptions::keep_factors = false)");
+                                     "the field kept no queries and keys (FieldOptions::keep_factors = false, the "
+                                     "default); compute it with keep_factors = true to keep them");
     }
     return factor;
   }
 
-  // Subtracts the mean key. The mean is taken of the keys relative to the first key ("shifted data"), which
-  // keeps digits when all keys share a large offset and makes constant keys centre to exactly zero.
-  static void center_keys(Matrix& keys) {
-    const RowVector pivot = keys.row(0);
-    keys.rowwise() -= pivot;
-    const RowVector mean = keys.colwise().mean();
-    keys.rowwise() -= mean;
-  }
+  // The readers of Q and K with their block buffers, kept per thread (detail/thread_workspace.hpp).
+  struct Readers {
+    FactorReader queries, keys;
+  };
 
   Matrix m_queries, m_keys;  // the factors actually used: converted, sink keys dropped, centred (when kept)
   struct Shape {

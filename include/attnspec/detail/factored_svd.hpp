@@ -24,6 +24,7 @@
 #include "factor_rows.hpp"
 #include "gram_accumulator.hpp"
 #include "parallel_for.hpp"
+#include "thread_workspace.hpp"
 #include "triangular_factor.hpp"
 
 namespace attnspec::detail {
@@ -69,18 +70,25 @@ class FactoredSvd {
   FactorRoute route_b() const { return m_routes.second; }
 
  private:
-  // Workspace of one factor, kept across calls so that a head of the same shape allocates nothing new.
+  // Workspace of one factor.
   struct FactorWork {
     TriangularFactor<Scalar> triangular;
     Eigen::MatrixXd gram, block;  // the Gram route's
     GramAccumulator<double> accumulator;
     Eigen::LLT<Eigen::MatrixXd, Eigen::Lower> cholesky;
   };
+  // Everything a call works in, kept per thread (thread_workspace.hpp): a head of the same shape, in this object or
+  // a fresh one, allocates nothing new.
+  struct Workspace {
+    FactorWork a, b;
+    Matrix core;
+    Eigen::MatrixXd core_double, lower_b;
+  };
 
   template <class Step>
-  void for_both(unsigned threads, Step&& step, const Rows& a, const Rows& b) {
+  static void for_both(Workspace& work, unsigned threads, Step&& step, const Rows& a, const Rows& b) {
     std::atomic<bool> stop{false};
-    parallel_for(2, threads, stop, [&](std::size_t which) { which == 0 ? step(m_a, a) : step(m_b, b); });
+    parallel_for(2, threads, stop, [&](std::size_t which) { which == 0 ? step(work.a, a) : step(work.b, b); });
   }
 
   // The factors stay unscaled and the scale (with any power of two the factors' rescaling took out) multiplies
@@ -116,11 +124,11 @@ class FactoredSvd {
     return vectors;
   }
 
-  // The singular values of m_core_double, descending: its bidiagonalisation, then QR sweeps on the bidiagonal (in
-  // double whatever Scalar is: the core is small). With `left` and `right`, also the core's thin singular vectors.
-  // m_core_double is overwritten.
-  Eigen::VectorXd core_singular_values(const char* caller, Eigen::MatrixXd* left = nullptr,
-                                       Eigen::MatrixXd* right = nullptr);
+  // The singular values of `core`, descending: its bidiagonalisation, then QR sweeps on the bidiagonal (in double
+  // whatever Scalar is: the core is small). With `left` and `right`, also the core's thin singular vectors. `core` is
+  // overwritten.
+  static Eigen::VectorXd core_singular_values(Eigen::MatrixXd& core, const char* caller,
+                                              Eigen::MatrixXd* left = nullptr, Eigen::MatrixXd* right = nullptr);
 
   // Q·[small; 0] for the orthogonal factor Q of `qr`, without forming Q itself.
   template <class Derived>
@@ -152,10 +160,7 @@ class FactoredSvd {
     gram.triangularView<Eigen::StrictlyUpper>() = gram.transpose();
   }
 
-  FactorWork m_a, m_b;
   std::pair<FactorRoute, FactorRoute> m_routes{FactorRoute::householder, FactorRoute::householder};
-  Matrix m_core;
-  Eigen::MatrixXd m_core_double;
   Vector m_singular_values;
   Matrix m_u, m_v;
   bool m_has_vectors = false;
@@ -168,21 +173,31 @@ template <typename Scalar>
 FactoredSvd<Scalar>& FactoredSvd<Scalar>::compute(const Rows& a, const Rows& b, double scale, bool with_vectors,
                                                   unsigned threads, const char* caller) {
   if (with_vectors && (!a.held || !b.held)) throw_invalid_argument(caller, "singular vectors need held factors");
+  ThreadWorkspace<Workspace> work;
+  // The workspace outlives the call: it keeps block-sized and d×d buffers, not whole factors.
+  struct ReleaseWholeFactors {
+    Workspace& work;
+    ~ReleaseWholeFactors() {
+      work.a.triangular.release_whole_factor();
+      work.b.triangular.release_whole_factor();
+    }
+  } release{*work};
   // Lifting the core's vectors needs Q, which only the Householder route keeps (implicitly).
   for_both(
-      threads, [&](FactorWork& factor, const Rows& x) { factor.triangular.compute(x, with_vectors); }, a, b);
-  m_core.noalias() = m_a.triangular.r() * m_b.triangular.r().transpose();
-  const int exponent = m_a.triangular.exponent() + m_b.triangular.exponent();
-  m_core_double = m_core.template cast<double>();
-  const std::pair<FactorRoute, FactorRoute> routes{m_a.triangular.route(), m_b.triangular.route()};
+      *work, threads, [&](FactorWork& factor, const Rows& x) { factor.triangular.compute(x, with_vectors); }, a, b);
+  work->core.noalias() = work->a.triangular.r() * work->b.triangular.r().transpose();
+  const int exponent = work->a.triangular.exponent() + work->b.triangular.exponent();
+  work->core_double = work->core.template cast<double>();
+  const std::pair<FactorRoute, FactorRoute> routes{work->a.triangular.route(), work->b.triangular.route()};
   if (with_vectors) {
     Eigen::MatrixXd left, right;
-    Vector values = scaled_singular_values(core_singular_values(caller, &left, &right), scale, exponent, caller);
-    publish(std::move(values), routes, lift(m_a.triangular.householder(), left.template cast<Scalar>()),
-            lift(m_b.triangular.householder(), right.template cast<Scalar>()), true);
+    Vector values =
+        scaled_singular_values(core_singular_values(work->core_double, caller, &left, &right), scale, exponent, caller);
+    publish(std::move(values), routes, lift(work->a.triangular.householder(), left.template cast<Scalar>()),
+            lift(work->b.triangular.householder(), right.template cast<Scalar>()), true);
   } else {
-    publish(scaled_singular_values(core_singular_values(caller), scale, exponent, caller), routes, Matrix(), Matrix(),
-            false);
+    publish(scaled_singular_values(core_singular_values(work->core_double, caller), scale, exponent, caller), routes,
+            Matrix(), Matrix(), false);
   }
   return *this;
 }
@@ -190,61 +205,64 @@ FactoredSvd<Scalar>& FactoredSvd<Scalar>::compute(const Rows& a, const Rows& b, 
 template <typename Scalar>
 FactoredSvd<Scalar>& FactoredSvd<Scalar>::compute_from_grams(const Rows& a, const Rows& b, double scale,
                                                              unsigned threads, const char* caller) {
-  for_both(
-      threads,
-      [](FactorWork& factor, const Rows& x) {
-        gram_in_double(x, factor);
-        factor.cholesky.compute(factor.gram);
-      },
-      a, b);
-  if (!m_a.gram.allFinite() || !m_b.gram.allFinite()) {
-    throw_invalid_argument(caller,
-                           "the Gram matrices of the factors overflow double; entries this large need "
-                           "FieldAlgorithm::accurate");
+  {
+    ThreadWorkspace<Workspace> work;
+    for_both(
+        *work, threads,
+        [](FactorWork& factor, const Rows& x) {
+          gram_in_double(x, factor);
+          factor.cholesky.compute(factor.gram);
+        },
+        a, b);
+    if (!work->a.gram.allFinite() || !work->b.gram.allFinite()) {
+      throw_invalid_argument(caller,
+                             "the Gram matrices of the factors overflow double; entries this large need "
+                             "FieldAlgorithm::accurate");
+    }
+    if (work->a.cholesky.info() == Eigen::Success && work->b.cholesky.info() == Eigen::Success) {
+      work->lower_b = work->b.cholesky.matrixL();
+      work->core_double.noalias() = work->a.cholesky.matrixU() * work->lower_b;  // L_Aᵀ·L_B
+      publish(scaled_singular_values(core_singular_values(work->core_double, caller), scale, 0, caller),
+              {FactorRoute::gram, FactorRoute::gram}, Matrix(), Matrix(), false);
+      return *this;
+    }
   }
-  if (m_a.cholesky.info() != Eigen::Success || m_b.cholesky.info() != Eigen::Success) {
-    return compute(a, b, scale, false, threads, caller);
-  }
-  const Eigen::MatrixXd lower_a = m_a.cholesky.matrixL(), lower_b = m_b.cholesky.matrixL();
-  m_core_double.noalias() = lower_a.transpose() * lower_b;
-  publish(scaled_singular_values(core_singular_values(caller), scale, 0, caller),
-          {FactorRoute::gram, FactorRoute::gram}, Matrix(), Matrix(), false);
-  return *this;
+  // A Gram matrix that is not positive definite: the accurate route, with the workspace handed back first.
+  return compute(a, b, scale, false, threads, caller);
 }
 
 template <typename Scalar>
-Eigen::VectorXd FactoredSvd<Scalar>::core_singular_values(const char* caller, Eigen::MatrixXd* left,
-                                                          Eigen::MatrixXd* right) {
+Eigen::VectorXd FactoredSvd<Scalar>::core_singular_values(Eigen::MatrixXd& core, const char* caller,
+                                                          Eigen::MatrixXd* left, Eigen::MatrixXd* right) {
   // Bidiagonalisation needs rows >= cols; the transpose's left vectors are the core's right ones.
-  if (m_core_double.rows() < m_core_double.cols()) {
-    m_core_double.transposeInPlace();
+  if (core.rows() < core.cols()) {
+    core.transposeInPlace();
     std::swap(left, right);
   }
-  const Eigen::Index rows = m_core_double.rows(), q = m_core_double.cols();
+  const Eigen::Index rows = core.rows(), q = core.cols();
   // To a largest entry of 1, so the Householder vectors' squared norms neither overflow nor underflow.
-  const double core_scale = m_core_double.cwiseAbs().maxCoeff();
+  const double core_scale = core.cwiseAbs().maxCoeff();
   if (core_scale == 0) {  // every vector is a singular vector of a zero core
     if (left) *left = Eigen::MatrixXd::Identity(rows, q);
     if (right) *right = Eigen::MatrixXd::Identity(q, q);
     return Eigen::VectorXd::Zero(q);
   }
-  m_core_double /= core_scale;
+  core /= core_scale;
   // Unblocked Householder bidiagonalisation: as fast as the blocked one at these sizes, and it does not instantiate
   // the row-major products the blocked one needs. It leaves core = U_B·B·V_Bᵀ with U_B's reflectors in the columns
   // below the diagonal (their coefficients on it) and V_B's in the rows right of the superdiagonal.
   Eigen::VectorXd diagonal_b(q), upper_b(q), workspace(rows);
-  Eigen::internal::upperbidiagonalization_inplace_unblocked(m_core_double, diagonal_b.data(), upper_b.data(),
-                                                            workspace.data());
+  Eigen::internal::upperbidiagonalization_inplace_unblocked(core, diagonal_b.data(), upper_b.data(), workspace.data());
   bool converged = false;
   if (left == nullptr) {
     converged = bidiagonal_singular_values(diagonal_b, upper_b);
   } else {
     Eigen::MatrixXd rotations_left = Eigen::MatrixXd::Identity(q, q), rotations_right = rotations_left;
     converged = bidiagonal_singular_values(diagonal_b, upper_b, &rotations_left, &rotations_right);
-    const Eigen::VectorXd u_coefficients = m_core_double.diagonal();
-    const Eigen::VectorXd v_coefficients = m_core_double.diagonal<1>();
-    const Eigen::HouseholderSequence<Eigen::MatrixXd, Eigen::VectorXd> u_b(m_core_double, u_coefficients);
-    Eigen::HouseholderSequence<Eigen::MatrixXd, Eigen::VectorXd, Eigen::OnTheRight> v_b(m_core_double, v_coefficients);
+    const Eigen::VectorXd u_coefficients = core.diagonal();
+    const Eigen::VectorXd v_coefficients = core.diagonal<1>();
+    const Eigen::HouseholderSequence<Eigen::MatrixXd, Eigen::VectorXd> u_b(core, u_coefficients);
+    Eigen::HouseholderSequence<Eigen::MatrixXd, Eigen::VectorXd, Eigen::OnTheRight> v_b(core, v_coefficients);
     v_b.setLength(q - 1).setShift(1);
     *left = Eigen::MatrixXd::Zero(rows, q);
     left->topRows(q) = rotations_left;

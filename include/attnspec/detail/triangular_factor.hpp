@@ -49,6 +49,11 @@ class TriangularFactor {
   FactorRoute route() const { return m_route; }
   /// The Householder QR of the last factor; meaningful only when route() is FactorRoute::householder.
   const Eigen::HouseholderQR<Matrix>& householder() const { return m_householder; }
+  /// Frees the storage that holds a whole factor (Householder QR's), keeping the block-sized and d×d buffers.
+  void release_whole_factor() {
+    m_householder = Eigen::HouseholderQR<Matrix>();
+    m_whole.resize(0, 0);
+  }
 
  private:
   // Rows per block of the second pass: Q₁ is never held whole, only one block of it (about 1 MB at d = 128).
