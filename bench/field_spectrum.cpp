@@ -16,7 +16,9 @@ using attnspec_bench::kGram;
 using attnspec_bench::label_routes;
 using attnspec_bench::random_matrix;
 
-// kInPlace: FieldOptions::keep_factors = false, Q and K read block by block from the caller's matrices.
+// kKept: FieldOptions::keep_factors = true, copies of Q and K kept (the library's default until 2026-12-01, and
+// these benchmarks' so that their names keep measuring the same thing); kInPlace: keep_factors = false, the default
+// now, Q and K read block by block from the caller's matrices.
 constexpr bool kKept = true, kInPlace = false;
 // kOffsetQueries: queries with a common offset of 3 standard deviations in every coordinate, as trained heads
 // often have. The keys are centred, the queries are not, so at d = 128 Q is too ill-conditioned for the one-pass
