@@ -403,3 +403,49 @@ TEMPLATE_TEST_CASE("keep_factors = false reads Q and K in place, block by block,
   CHECK(with_vectors.queries() == q.topRows(30).cast<TestType>());
   CHECK(with_vectors.dense().rows() == 30);
 }
+
+TEST_CASE("float data are checked, centred and summed in double as they are read", "[field][float]") {
+  // The float field's default route reads Q and K widened to double, centring the keys there; the oracle is the
+  // double field of the same (exactly representable) numbers, reduced by its own route.
+  std::mt19937_64 rng(67);
+  using Eigen::MatrixXf;
+  const MatrixXf q = low_rank_plus_noise(2100, 16, 4, 0.05, rng).cast<float>();
+  const MatrixXf k = low_rank_plus_noise(2300, 16, 4, 0.05, rng).cast<float>();
+  auto check = [](const MatrixXf& queries, const MatrixXf& keys, const FieldOptions& options) {
+    const LogitEnergyField<float> field(queries, keys, options);
+    const LogitEnergyField<double> reference(queries.cast<double>(), keys.cast<double>(), options);
+    require_same_spectrum(field.singular_values(), reference.singular_values().cast<double>(),
+                          spectrum_tolerance<float>());
+    return field;
+  };
+  CHECK(check(q, k, FieldOptions{}).key_route() == attnspec::FactorRoute::gram);
+  FieldOptions dropped;
+  dropped.drop_leading_keys = 1500;
+  check(q, k, dropped);
+  FieldOptions raw;
+  raw.center_rows = false;
+  check(q, k, raw);
+  // Keys sharing an offset far above their spread: centred in double from the first key.
+  check(q, MatrixXf((k.array() + 3000.0f).matrix()), FieldOptions{});
+  // A zero column and entries whose squares overflow float: the Gram matrix is singular, so the accurate route takes
+  // over, measuring (then rescaling) the factor it was handed unmeasured, two blocks of it.
+  MatrixXf singular = 1e25f * q.topRows(1100);
+  singular.col(7).setZero();
+  CHECK(check(singular, k.topRows(1200), FieldOptions{}).query_route() == attnspec::FactorRoute::householder);
+
+  // Errors found while reading name the entry, beyond the first block and after dropped keys.
+  MatrixXf broken = q;
+  broken(1500, 3) = std::numeric_limits<float>::quiet_NaN();
+  require_invalid_argument([&] { LogitEnergyField<float> f(broken, k); }, {"Q(1500, 3) = nan", "(Q is 2100x16)"});
+  broken = k;
+  broken(2200, 9) = -std::numeric_limits<float>::infinity();
+  require_invalid_argument([&] { LogitEnergyField<float> f(q, broken, dropped); }, {"K(2200, 9) = -inf"});
+  // Keys of ±3e38 in different blocks centre in double without overflow; the field's σ₁ is what leaves float.
+  broken = k;
+  broken(5, 0) = 3e38f;
+  broken(2000, 0) = -3e38f;
+  require_invalid_argument([&] { LogitEnergyField<float> f(q, broken); }, {"overflows the scalar type"});
+  // A difference from the first key beyond float's range spoils the mean, which is summed from float differences.
+  broken(0, 0) = -3e38f;
+  require_invalid_argument([&] { LogitEnergyField<float> f(q, broken); }, {"centring K (2300x16) overflows"});
+}

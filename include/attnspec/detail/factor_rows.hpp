@@ -16,13 +16,18 @@ struct FactorRows {
   using Block = Eigen::Map<const Matrix, 0, Eigen::OuterStride<>>;
   /// Rows [first, first + count) of the factor, valid until the reader is called again.
   using Reader = std::function<Block(Eigen::Index first, Eigen::Index count)>;
+  using WideBlock = Eigen::Map<const Eigen::MatrixXd, 0, Eigen::OuterStride<>>;
+  using WideReader = std::function<WideBlock(Eigen::Index first, Eigen::Index count)>;
 
   Eigen::Index rows = 0, cols = 0;
-  /// The largest |entry|, or a bound at most four times it (it decides rescaling); negative for a held matrix
-  /// not measured yet, which the kernel measures only where its route needs it (the Gram route does not).
+  /// The largest |entry|, or a bound at most four times it (it decides rescaling); negative when not measured yet,
+  /// which the kernel then measures only where its route needs it (the Gram route does not).
   Scalar largest = -1;
   Eigen::Index block_rows = 1;  ///< rows per read: all of them for a held matrix
   Reader read;
+  /// Optional, for float factors: the same rows widened to double (and centred there), which the Gram route sums in
+  /// double. Unset, the kernel widens `read`'s blocks itself: one more pass over each block.
+  WideReader read_wide;
   const Matrix* held = nullptr;  ///< the factor itself, when it is held whole
 
   /// A matrix held whole, read as one block.

@@ -139,21 +139,25 @@ class FactoredSvd {
     return lifted;
   }
 
-  // G = xᵀx in double; float data is widened 1,024 rows at a time, so no double copy of x exists.
+  // G = xᵀx in double; float data is widened 1,024 rows at a time (by the factor's own wide reader when it has
+  // one), so no double copy of x exists.
   static void gram_in_double(const Rows& x, FactorWork& work) {
     Eigen::MatrixXd& gram = work.gram;
     gram.setZero(x.cols, x.cols);
     for (Eigen::Index first = 0; first < x.rows; first += x.block_rows) {
-      const typename Rows::Block rows = x.read(first, std::min(x.block_rows, x.rows - first));
+      const Eigen::Index count = std::min(x.block_rows, x.rows - first);
       if constexpr (std::is_same_v<Scalar, double>) {
-        work.accumulator.add(gram, rows);
+        work.accumulator.add(gram, x.read(first, count));
+      } else if (x.read_wide) {
+        work.accumulator.add(gram, x.read_wide(first, count));
       } else {
+        const typename Rows::Block rows = x.read(first, count);
         constexpr Eigen::Index kWidenedRows = 1024;
         work.block.resize(kWidenedRows, x.cols);  // once: a shorter last block uses its top rows, not a new buffer
         for (Eigen::Index part = 0; part < rows.rows(); part += kWidenedRows) {
-          const Eigen::Index count = std::min(kWidenedRows, rows.rows() - part);
-          work.block.topRows(count) = rows.middleRows(part, count).template cast<double>();
-          work.accumulator.add(gram, work.block.topRows(count));
+          const Eigen::Index widened = std::min(kWidenedRows, rows.rows() - part);
+          work.block.topRows(widened) = rows.middleRows(part, widened).template cast<double>();
+          work.accumulator.add(gram, work.block.topRows(widened));
         }
       }
     }

@@ -25,6 +25,7 @@
 #include <type_traits>
 
 #include "../algorithms.hpp"
+#include "checks.hpp"
 #include "factor_rows.hpp"
 #include "gram_accumulator.hpp"
 
@@ -120,6 +121,15 @@ class TriangularFactor {
     return largest > lowest && largest < highest;
   }
 
+  // The largest |entry| of a factor its caller did not measure, reading it block by block if it is not held.
+  static Scalar measure_largest(const Rows& x) {
+    Scalar largest = 0;
+    for (Eigen::Index first = 0; first < x.rows; first += x.block_rows) {
+      largest = std::max(largest, largest_magnitude(x.read(first, std::min(x.block_rows, x.rows - first))));
+    }
+    return largest;
+  }
+
   // ‖G − I‖_F <= 1/2 from the lower triangle of the symmetric G.
   static bool nearly_identity(const Matrix& gram) {
     Scalar off_diagonal = 0, diagonal = 0;
@@ -148,7 +158,7 @@ const typename TriangularFactor<Scalar>::Matrix& TriangularFactor<Scalar>::compu
   // brought to a largest entry in [1, 2) by an exact power of two, block by block; the caller scales the result back.
   typename Rows::Reader read = x.read;
   m_exponent = 0;
-  const Scalar largest = x.largest >= 0 ? x.largest : (x.held->size() > 0 ? x.held->cwiseAbs().maxCoeff() : Scalar(0));
+  const Scalar largest = x.largest >= 0 ? x.largest : measure_largest(x);
   const bool rescaled = largest > 0 && !squares_are_safe(largest, x.rows);
   if (rescaled) {
     // Entry by entry: 2^(−exponent) itself is not representable when the largest entry is subnormal.
