@@ -189,18 +189,31 @@ class LogitEnergyField {
       if (widened && !centre) return;
       // Keys are centred relative to the first key ("shifted data"), which keeps digits when all keys share a
       // large offset and makes constant keys centre to exactly zero; the mean of the differences sums in double.
-      if (centre) m_pivot = x.row(first_row).template cast<Scalar>();
+      if (centre) {
+        m_pivot = x.row(first_row).template cast<Scalar>();
+        m_difference.resize(std::min(kRowsPerBlock, m_rows));
+      }
       Eigen::RowVectorXd sum = Eigen::RowVectorXd::Zero(x.cols());
       for (Eigen::Index first = 0; first < m_rows; first += kRowsPerBlock) {
         const Eigen::Index count = std::min(kRowsPerBlock, m_rows - first);
         const typename Rows::Block block = converted(x, first, count, m_converted);
-        const Scalar largest = widened ? Scalar(-1) : require_finite_rows(x, block, first);
-        if (centre) {
-          auto differences = buffer_rows(m_buffer, count, x.cols());
-          differences = block.rowwise() - m_pivot;
-          add_column_sums(differences, sum);
-          if (!widened) m_largest = std::max(m_largest, detail::largest_magnitude(differences));
-        } else {
+        if (!centre) {
+          m_largest = std::max(m_largest, require_finite_rows(x, block, first));
+          continue;
+        }
+        // Column by column through a buffer that stays in cache: the differences from the pivot, their sum and
+        // (unless widened) their largest magnitude, which is not finite exactly when a key is not or a difference
+        // overflows — the check of the keys themselves.
+        for (Eigen::Index j = 0; j < x.cols(); ++j) {
+          auto difference = m_difference.head(count);
+          difference = block.col(j).array() - m_pivot(j);
+          sum(j) += sum_in_double(difference);
+          if (widened) continue;
+          const Scalar largest = detail::largest_magnitude(difference);
+          if (!std::isfinite(largest)) {
+            require_finite_rows(x, block, first);
+            throw_centring_overflow(x);
+          }
           m_largest = std::max(m_largest, largest);
         }
       }
@@ -212,7 +225,7 @@ class LogitEnergyField {
         // entry: all the kernel's choice of rescaling needs, without another pass.
         if (!widened) m_largest += m_mean.cwiseAbs().maxCoeff();
         if (!m_mean.allFinite()) {
-          // A key that is not finite (widened keys are not checked yet), or differences beyond float's range.
+          // Widened keys only (the others were checked): a key that is not finite, or differences beyond float's range.
           for (Eigen::Index first = 0; first < m_rows; first += kRowsPerBlock) {
             require_finite_rows(x, converted(x, first, std::min(kRowsPerBlock, m_rows - first), m_converted), first);
           }
@@ -271,24 +284,20 @@ class LogitEnergyField {
    private:
     static constexpr Eigen::Index kRowsPerBlock = 1024;
 
-    // sum += the block's column sums, in double. Float sums rows 32 apart, 32 such sums side by side (vertical vector
-    // adds; each within a few float roundings of exact), then adds those in double: Eigen's sum of a block cast to
-    // double is not vectorised and took 15% of a float field, and sums of 32 consecutive rows, each ending in a
+    // The sum of a column in double. Float sums entries 32 apart, 32 such sums side by side (vertical vector adds;
+    // each within a few float roundings of exact), then adds those in double: Eigen's sum of a column cast to double
+    // is not vectorised and took 15% of a float field, and sums of 32 consecutive entries, each ending in a
     // horizontal reduction, 4%.
-    template <class Block>
-    static void add_column_sums(const Block& block, Eigen::RowVectorXd& sum) {
+    template <class Column>
+    static double sum_in_double(const Column& column) {
       if constexpr (std::is_same_v<Scalar, double>) {
-        sum += block.colwise().sum();
+        return column.sum();
       } else {
         constexpr Eigen::Index kSums = 32;
-        const Eigen::Index strided = block.rows() / kSums * kSums;
-        for (Eigen::Index j = 0; j < block.cols(); ++j) {
-          const Eigen::Map<const Eigen::Matrix<float, kSums, Eigen::Dynamic>> rows(block.col(j).data(), kSums,
-                                                                                   strided / kSums);
-          const Eigen::Array<float, kSums, 1> sums = rows.rowwise().sum();
-          sum(j) += sums.template cast<double>().sum() +
-                    block.col(j).tail(block.rows() - strided).template cast<double>().sum();
-        }
+        const Eigen::Index strided = column.size() / kSums * kSums;
+        const Eigen::Map<const Eigen::Matrix<float, kSums, Eigen::Dynamic>> rows(column.data(), kSums, strided / kSums);
+        const Eigen::Array<float, kSums, 1> sums = rows.rowwise().sum();
+        return sums.template cast<double>().sum() + column.tail(column.size() - strided).template cast<double>().sum();
       }
     }
 
@@ -332,6 +341,7 @@ class LogitEnergyField {
     bool m_centred = false, m_widened = false;
     Scalar m_largest = 0;
     RowVector m_pivot, m_mean;
+    Vector m_difference;
     Eigen::RowVectorXd m_pivot_wide, m_mean_wide;
     Matrix m_converted, m_buffer, m_centred_block;
     Eigen::MatrixXd m_wide_block;
