@@ -207,7 +207,8 @@ TEMPLATE_TEST_CASE("ill-conditioned heads through the default route match the de
 TEMPLATE_TEST_CASE("two threads give the same bits as one", "[routes][field]", float, double) {
   using Scalar = TestType;
   std::mt19937_64 rng(64);
-  const MatrixXd q = gaussian(500, 64, rng), k = gaussian(400, 64, rng);
+  // Several 1,024-row blocks, so both factors' readers work at the same time.
+  const MatrixXd q = gaussian(2500, 64, rng), k = gaussian(2300, 64, rng);
   FieldOptions two;
   two.threads = 2;
   for (const FieldAlgorithm algorithm : {FieldAlgorithm::accurate, FieldAlgorithm::gram}) {
@@ -215,6 +216,10 @@ TEMPLATE_TEST_CASE("two threads give the same bits as one", "[routes][field]", f
     one.algorithm = two.algorithm = algorithm;
     const LogitEnergyField<Scalar> serial(q, k, one), parallel(q, k, two);
     CHECK(serial.singular_values() == parallel.singular_values());
+    // An error found by one thread's reader reaches the caller, naming the entry.
+    MatrixXd broken = q;
+    broken(2100, 5) = std::numeric_limits<double>::infinity();
+    require_invalid_argument([&] { LogitEnergyField<Scalar>(broken, k, two); }, {"Q(2100, 5) = inf"});
   }
 }
 
