@@ -225,7 +225,7 @@ class LogitEnergyField {
         // entry: all the kernel's choice of rescaling needs, without another pass.
         if (!widened) m_largest += m_mean.cwiseAbs().maxCoeff();
         if (!m_mean.allFinite()) {
-          // Widened keys only (the others were checked): a key that is not finite, or differences beyond float's range.
+          // A key that is not finite (widened keys were not checked yet), or differences whose sum leaves the range.
           for (Eigen::Index first = 0; first < m_rows; first += kRowsPerBlock) {
             require_finite_rows(x, converted(x, first, std::min(kRowsPerBlock, m_rows - first), m_converted), first);
           }
