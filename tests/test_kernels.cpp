@@ -1,11 +1,13 @@
 // The kernels under the field and the stability pass: the bidiagonal QR sweeps (detail/bidiagonal_values.hpp)
-// against Jacobi SVD on structured and adversarial bidiagonals, the inputs' largest-entry scan (detail/checks.hpp),
-// float fields through Gram matrices in double, and the residual's row extremes at every rank
+// against Jacobi SVD on structured and adversarial bidiagonals, the root-free tridiagonal QL sweeps
+// (detail/tridiagonal_values.hpp) against a long double eigensolver, the inputs' largest-entry scan
+// (detail/checks.hpp), float fields through Gram matrices in double, and the residual's row extremes at every rank
 // (detail/residual_extremes.hpp) against dense residuals.
 #include <attnspec/detail/bidiagonal_values.hpp>
 #include <attnspec/detail/checks.hpp>
 #include <attnspec/detail/gram_accumulator.hpp>
 #include <attnspec/detail/residual_extremes.hpp>
+#include <attnspec/detail/tridiagonal_values.hpp>
 #include <attnspec/logit_energy_field.hpp>
 
 #include <cmath>
@@ -78,6 +80,66 @@ TEST_CASE("bidiagonal QR sweeps match Jacobi SVD on structured and adversarial b
     require_bidiagonal_values(d, split);
     require_bidiagonal_values(1e-200 * d, 1e-200 * e);  // squares underflow
     require_bidiagonal_values(1e200 * d, 1e200 * e);    // squares overflow
+  }
+}
+
+namespace {
+
+// The QL sweeps' eigenvalues next to Eigen's symmetric eigensolver run in long double on the same matrix, to
+// 1e-13·max|T| (the sweeps are backward stable; the two agree to about 1e-14 at n = 128).
+void require_tridiagonal_values(const VectorXd& diagonal, const VectorXd& off) {
+  using LongMatrix = Eigen::Matrix<long double, Eigen::Dynamic, Eigen::Dynamic>;
+  const Index n = diagonal.size();
+  LongMatrix t = LongMatrix::Zero(n, n);
+  t.diagonal() = diagonal.cast<long double>();
+  if (n > 1) {
+    t.diagonal<1>() = off.head(n - 1).cast<long double>();
+    t.diagonal<-1>() = off.head(n - 1).cast<long double>();
+  }
+  const Eigen::SelfAdjointEigenSolver<LongMatrix> exact(t, Eigen::EigenvaluesOnly);
+  REQUIRE(exact.info() == Eigen::Success);
+  VectorXd values = diagonal, coupling = off;
+  REQUIRE(attnspec::detail::tridiagonal_eigenvalues(values, coupling));
+  const double scale = std::max(double(t.cwiseAbs().maxCoeff()), std::numeric_limits<double>::min());
+  INFO("diagonal = " << diagonal.transpose() << "\noff = " << off.transpose());
+  REQUIRE(values.size() == n);
+  CHECK((values - exact.eigenvalues().cast<double>()).cwiseAbs().maxCoeff() <= 1e-13 * scale);
+}
+
+}  // namespace
+
+TEST_CASE("root-free QL sweeps match a long double eigensolver on structured and adversarial tridiagonals",
+          "[kernels]") {
+  std::mt19937_64 rng(83);
+  require_tridiagonal_values(VectorXd::Constant(1, -3.0), VectorXd::Zero(0));
+  require_tridiagonal_values(VectorXd::Zero(4), VectorXd::Zero(3));                  // all zero
+  require_tridiagonal_values((VectorXd(2) << 1, 1).finished(), VectorXd::Ones(1));   // 2×2, equal diagonal
+  require_tridiagonal_values((VectorXd(2) << 1, -1).finished(), VectorXd::Ones(1));  // 2×2, zero trace
+  require_tridiagonal_values((VectorXd(2) << 1, 1e-12).finished(), VectorXd::Constant(1, 1e-7));  // tiny det
+  for (const Index n : {3, 7, 40, 128}) {
+    INFO("n = " << n);
+    const VectorXd d = gaussian(n, 1, rng), e = gaussian(n - 1, 1, rng);
+    require_tridiagonal_values(d, e);                                      // random signs
+    require_tridiagonal_values(VectorXd::Ones(n), VectorXd::Ones(n - 1));  // 2cos spectrum shifted
+    require_tridiagonal_values(VectorXd::Zero(n), e);                      // every diagonal entry zero
+    require_tridiagonal_values(d, 1e-200 * e);                             // squared couplings underflow
+    require_tridiagonal_values(d, 1e-9 * e);                               // nearly diagonal
+    VectorXd graded = d.cwiseAbs(), split = e, wilkinson(n);
+    for (Index i = 0; i < n; ++i) {
+      graded(i) *= std::pow(10.0, -12.0 * double(i) / double(n));  // twelve decades, either end large
+      if (i % 4 == 2 && i < n - 1) split(i) = 0;                   // blocks that split at once
+      wilkinson(i) = double(std::abs(n / 2 - i));                  // eigenvalues in close pairs
+    }
+    require_tridiagonal_values(graded, e.cwiseAbs() * 1e-3);
+    require_tridiagonal_values(graded.reverse(), e.cwiseAbs() * 1e-3);
+    require_tridiagonal_values(d, split);
+    require_tridiagonal_values(wilkinson, VectorXd::Ones(n - 1));
+    // The tridiagonal the Gram route sees: of CᵀC for a core with decaying columns and a zero one (semidefinite).
+    MatrixXd core = gaussian(n, n, rng);
+    for (Index j = 0; j < n; ++j) core.col(j) *= std::pow(0.6, double(j));
+    core.col(n / 2).setZero();
+    const Eigen::Tridiagonalization<MatrixXd> reduced(core.transpose() * core);
+    require_tridiagonal_values(reduced.diagonal(), reduced.subDiagonal());
   }
 }
 

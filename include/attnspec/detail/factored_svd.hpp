@@ -5,7 +5,7 @@
 // The core's singular values come from its Householder bidiagonalisation B and implicit-shift QR sweeps on B
 // (bidiagonal_values.hpp). That is backward stable like an SVD (absolute error O(ε·σ₁)), takes a fraction of
 // BDCSVD's time for d = 64…128 and compiles in a fraction of its time. The Gram route, whose error is already that of
-// squared singular values, ends in the symmetric eigenvalues of CᵀC instead (2/3 of the time). Vectors
+// squared singular values, ends in the symmetric eigenvalues of CᵀC instead (tridiagonal_values.hpp). Vectors
 // (asked for by the stability pass) come from the same sweeps with their rotations accumulated, and the
 // bidiagonalisation's reflectors applied to them: a quarter of one-sided Jacobi's time at d = 128.
 #pragma once
@@ -28,6 +28,7 @@
 #include "parallel_for.hpp"
 #include "thread_workspace.hpp"
 #include "triangular_factor.hpp"
+#include "tridiagonal_values.hpp"
 
 namespace attnspec::detail {
 
@@ -85,7 +86,8 @@ class FactoredSvd {
     FactorWork a, b;
     Matrix core;
     Eigen::MatrixXd core_double, lower_b, core_square;
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> core_square_eigen;  // the Gram route's
+    Eigen::Tridiagonalization<Eigen::MatrixXd> core_square_tridiagonal;  // the Gram route's
+    Eigen::VectorXd core_square_values, core_square_off_diagonal;
   };
 
   template <class Step>
@@ -133,10 +135,10 @@ class FactoredSvd {
   static Eigen::VectorXd core_singular_values(Eigen::MatrixXd& core, const char* caller,
                                               Eigen::MatrixXd* left = nullptr, Eigen::MatrixXd* right = nullptr);
 
-  // The singular values of the square `core`, descending, as the square roots of CᵀC's eigenvalues (tridiagonal QR:
-  // half the reduction and half the rotations of the bidiagonal step, about 1.5× faster at d = 64…128). Forming CᵀC
-  // moves σ_i² by O(ε·σ₁²), so σ_i by O(ε·σ₁²/σ_i) and at most O(√ε·σ₁): the Gram route's own error model, and
-  // nothing else may use this. `core` is overwritten.
+  // The singular values of the square `core`, descending, as the square roots of CᵀC's eigenvalues: Householder
+  // tridiagonalisation (half the reduction of the bidiagonal step), then root-free QL sweeps. Forming CᵀC moves σ_i²
+  // by O(ε·σ₁²), so σ_i by O(ε·σ₁²/σ_i) and at most O(√ε·σ₁): the Gram route's own error model, and nothing else may
+  // use this. `core` is overwritten.
   static Eigen::VectorXd core_singular_values_squared(Workspace& work, const char* caller) {
     Eigen::MatrixXd& core = work.core_double;
     // To a largest entry of 1, so CᵀC neither overflows nor loses its leading entries.
@@ -144,13 +146,16 @@ class FactoredSvd {
     if (core_scale == 0) return Eigen::VectorXd::Zero(core.cols());
     core /= core_scale;
     work.core_square.noalias() = core.transpose() * core;
-    work.core_square_eigen.compute(work.core_square, Eigen::EigenvaluesOnly);
-    if (work.core_square_eigen.info() != Eigen::Success) {
+    work.core_square_tridiagonal.compute(work.core_square);
+    Eigen::VectorXd& values = work.core_square_values;
+    values = work.core_square_tridiagonal.diagonal();
+    work.core_square_off_diagonal = work.core_square_tridiagonal.subDiagonal();
+    if (!tridiagonal_eigenvalues(values, work.core_square_off_diagonal)) {
       throw_invalid_argument(caller, "the eigenvalues of the ", core.cols(), "x", core.cols(),
                              " squared core did not converge");
     }
     // Ascending, and rounding may leave the smallest slightly negative.
-    return core_scale * work.core_square_eigen.eigenvalues().reverse().cwiseMax(0.0).cwiseSqrt();
+    return core_scale * values.reverse().cwiseMax(0.0).cwiseSqrt();
   }
 
   // Q·[small; 0] for the orthogonal factor Q of `qr`, without forming Q itself.
