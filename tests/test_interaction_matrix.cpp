@@ -63,7 +63,7 @@ TEST_CASE("low-rank weights: M has exactly the rank of the product", "[interacti
 
 TEMPLATE_TEST_CASE("prepared weights reproduce the logits of the prepared head", "[interaction]", float, double) {
   std::mt19937_64 rng(7);
-  const Index d = 8, model_dim = 20;
+  const Index d = 8, model_dim = 75;  // the factors are prepared 32 input coordinates at a time: two and a rest
   const MatrixXd wq = gaussian(d, model_dim, rng), wk = gaussian(d, model_dim, rng);
   WeightPreparation prep;
   prep.scale = 1 / std::sqrt(double(d));
@@ -89,6 +89,11 @@ TEMPLATE_TEST_CASE("prepared weights reproduce the logits of the prepared head",
           50 * spectrum_tolerance<TestType>() * (1 + std::abs(logit)) * std::sqrt(double(model_dim)));
   }
   require_same_spectrum(im.singular_values(), dense_singular_values(m), spectrum_tolerance<TestType>());
+  // Row-major weights (a host's own layout) give the same bits.
+  using RowMajor = Eigen::Matrix<TestType, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const InteractionMatrix<TestType> from_row_major(RowMajor(wq.cast<TestType>()), RowMajor(wk.cast<TestType>()), prep);
+  CHECK(from_row_major.dense() == im.dense());
+  CHECK(from_row_major.singular_values() == im.singular_values());
   const std::string how = im.preparation().describe();
   CHECK(how.find("scale=0.35355339059327") != std::string::npos);
   CHECK(how.find("norm gain folded") != std::string::npos);
@@ -182,6 +187,16 @@ TEST_CASE("interaction-matrix and slicing errors name the argument and shapes", 
   bad(2, 3) = std::nan("");
   // Named in the stored tensor's own row and column, not in the prepared (transposed) factor's.
   require_invalid_argument([&] { InteractionMatrix<double> im(wq, bad); }, {"W_K(2, 3) = nan is not finite"});
+  MatrixXd wide_q = gaussian(8, 48, rng), wide_k = gaussian(8, 48, rng);
+  wide_k(1, 40) = 1e300;  // past the first 32 input coordinates, and too large for float
+  require_invalid_argument([&] { InteractionMatrix<float> im(wide_q, wide_k); },
+                           {"W_K(1, 40) = 1", "e+300 overflows float", "W_K is 8x48"});
+  wide_k(1, 40) = 1;
+  wide_q(0, 37) = 1e10;
+  WeightPreparation overflowing;
+  overflowing.norm_gain = Eigen::VectorXd::Constant(48, 1e300);
+  require_invalid_argument([&] { InteractionMatrix<double> im(wide_q, wide_k, overflowing); },
+                           {"W_Q^T (prepared)(37, 0) = inf is not finite", "48x8"});
   WeightPreparation prep;
   prep.scale = -2;
   require_invalid_argument([&] { InteractionMatrix<double> im(wq, wk, prep); }, {"preparation.scale = -2"});
