@@ -9,6 +9,7 @@
 
 #include "detail/checks.hpp"
 #include "detail/factored_svd.hpp"
+#include "detail/thread_workspace.hpp"
 
 namespace attnspec {
 
@@ -83,10 +84,16 @@ class InteractionMatrix {
 
     // A KV group's M is the stack [M_1; ...; M_g] of its query heads' matrices: the map behind the field of the
     // group's stacked queries. Its query factor stacks each head's prepared W_Qᵀ.
-    // The factors are built in locals and swapped in at the end, and the kernel publishes its results only on
-    // success, so a head that fails leaves the previous one.
+    // The factors are built in this thread's workspace and swapped in at the end, and the kernel publishes its
+    // results only on success, so a head that fails leaves the previous one. The swap hands the previous head's
+    // storage to the workspace: an object recomputed head after head allocates nothing (fresh pages of a few MiB
+    // per head cost more than the preparation itself on a virtual machine).
     const Eigen::Index block_rows = model_dim + (preparation.augmented() ? 1 : 0);
-    Matrix query_factor(group * block_rows, d), key_factor(block_rows, d);
+    const detail::ThreadWorkspace<Factors> building;
+    Matrix& query_factor = building->query;
+    Matrix& key_factor = building->key;
+    query_factor.resize(group * block_rows, d);
+    key_factor.resize(block_rows, d);
     for (Eigen::Index h = 0; h < group; ++h) {
       const Eigen::VectorXd bias = preparation.query_bias.size() > 0
                                        ? Eigen::VectorXd(preparation.query_bias.segment(h * d, d))
@@ -173,6 +180,10 @@ class InteractionMatrix {
     detail::require_finite_after_cast(function, argument, weight, Matrix(weight.template cast<Scalar>()));
     detail::require_finite(function, (std::string(argument) + "^T (prepared)").c_str(), factor);
   }
+
+  struct Factors {
+    Matrix query, key;
+  };
 
   Matrix m_query_factor, m_key_factor;  // prepared W_Qᵀ and W_Kᵀ
   WeightPreparation m_preparation;
