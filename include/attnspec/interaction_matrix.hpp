@@ -142,8 +142,7 @@ class InteractionMatrix {
   // Wᵀ as the D×d factor of M into `factor`, with γ folded into its rows and, when augmented, a last row holding
   // the effective bias W·β + b: q = W·(γ⊙x + β) + b = (W·diag(γ))·x + (W·β + b). One pass over the caller's W, in
   // panels of kPanel columns: a panel is read while it is in cache, transposed, converted, scaled and folded into
-  // the bias. (A whole-matrix transposed assignment writes rows D apart, which at D = 4096 thrashed the cache and,
-  // with the converted copy before it, took half of M's time.)
+  // the bias. (A whole-matrix transposed assignment writes rows D apart and thrashes the cache at power-of-two D.)
   template <class DerivedWeight, class Factor>
   static void prepare_factor(const Eigen::MatrixBase<DerivedWeight>& weight, const Eigen::VectorXd& bias,
                              const WeightPreparation& prep, Factor&& factor) {
