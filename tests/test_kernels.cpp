@@ -124,6 +124,7 @@ TEST_CASE("root-free QL sweeps match a long double eigensolver on structured and
     require_tridiagonal_values(VectorXd::Zero(n), e);                      // every diagonal entry zero
     require_tridiagonal_values(d, 1e-200 * e);                             // squared couplings underflow
     require_tridiagonal_values(d, 1e-9 * e);                               // nearly diagonal
+    require_tridiagonal_values(d, gaussian(n, 1, rng));  // longer: only its first n − 1 entries count
     VectorXd graded = d.cwiseAbs(), split = e, wilkinson(n);
     for (Index i = 0; i < n; ++i) {
       graded(i) *= std::pow(10.0, -12.0 * double(i) / double(n));  // twelve decades, either end large

@@ -23,6 +23,13 @@ inline std::pair<double, double> symmetric_2x2_eigenvalues(double a, double b, d
   return {larger, (big / larger) * small - (b / larger) * b};
 }
 
+// Whether the squared coupling e(i) of entries i and i + 1 is negligible: the coupling itself at most ε times
+// |d(i)| + |d(i + 1)| (relative deflation, as LAPACK's). Both the split into blocks and each sweep's bottom use it.
+inline bool negligible_coupling(const Eigen::VectorXd& d, const Eigen::VectorXd& e, Eigen::Index i) {
+  const double size = std::numeric_limits<double>::epsilon() * (std::abs(d(i)) + std::abs(d(i + 1)));
+  return e(i) <= size * size;
+}
+
 // One unreduced block [first, last] of `diagonal` and the squared off-diagonal `coupling` (coupling(i) joins
 // entries i and i + 1) reduced to its eigenvalues by QL sweeps, each ended by deflating at the top. False when
 // `sweeps_left` runs out first.
@@ -30,15 +37,10 @@ inline bool ql_block_eigenvalues(Eigen::VectorXd& diagonal, Eigen::VectorXd& cou
                                  Eigen::Index last, Eigen::Index& sweeps_left) {
   auto& d = diagonal;
   auto& e = coupling;
-  constexpr double eps = std::numeric_limits<double>::epsilon();
-  auto negligible = [&](Eigen::Index i) {
-    const double size = eps * (std::abs(d(i)) + std::abs(d(i + 1)));
-    return e(i) <= size * size;
-  };
   Eigen::Index top = first;
   while (top <= last) {
     Eigen::Index bottom = top;
-    while (bottom < last && !negligible(bottom)) ++bottom;
+    while (bottom < last && !negligible_coupling(d, e, bottom)) ++bottom;
     if (bottom < last) e(bottom) = 0;
     if (bottom == top) {  // d(top) is an eigenvalue
       ++top;
@@ -75,24 +77,21 @@ inline bool ql_block_eigenvalues(Eigen::VectorXd& diagonal, Eigen::VectorXd& cou
 }
 
 /// Replaces `diagonal` by the eigenvalues, ascending, of the symmetric tridiagonal matrix T with that diagonal and
-/// off-diagonal `off` (size n − 1; overwritten). False when some eigenvalue has not converged after 30·n sweeps.
+/// off-diagonal `off` (its first n − 1 entries; overwritten). False when some eigenvalue has not converged after
+/// 30·n sweeps.
 /// The off-diagonal is squared, so T should be scaled to a norm near 1 (entries squared must neither overflow nor
 /// underflow where they matter: an off-diagonal below 1e-154·‖T‖ counts as zero).
 inline bool tridiagonal_eigenvalues(Eigen::VectorXd& diagonal, Eigen::VectorXd& off) {
   const Eigen::Index n = diagonal.size();
   if (n <= 1) return true;
   Eigen::VectorXd& coupling = off;
-  coupling = coupling.head(n - 1).array().square().matrix();
+  coupling.conservativeResize(n - 1);
+  coupling = coupling.array().square().matrix();
   Eigen::Index sweeps_left = 30 * n;
-  constexpr double eps = std::numeric_limits<double>::epsilon();
   for (Eigen::Index first = 0; first < n;) {
     // The next unreduced block [first, last].
     Eigen::Index last = first;
-    while (last < n - 1) {
-      const double size = eps * (std::abs(diagonal(last)) + std::abs(diagonal(last + 1)));
-      if (coupling(last) <= size * size) break;
-      ++last;
-    }
+    while (last < n - 1 && !negligible_coupling(diagonal, coupling, last)) ++last;
     if (last < n - 1) coupling(last) = 0;
     // QL converges at the top first, which keeps digits best when the top entry is the smaller: a block whose small
     // end is at the bottom is turned upside down (the same eigenvalues).
