@@ -292,6 +292,34 @@ TEST_CASE("field errors name the function, the argument and the shapes", "[field
   require_invalid_argument([&] { (void)field.rank_k_rows(2, 8, 5); }, {"rank_k_rows", "[8, 13)", "10 rows"});
 }
 
+TEMPLATE_TEST_CASE("keys near half the largest value centre without overflow on every route", "[field]", float,
+                   double) {
+  // A fuzz_field finding: the bound on the centred keys that chooses their rescaling (the largest difference from
+  // the first key plus the largest mean) overflowed although every centred key is finite, and the kernel took a
+  // power of two from infinity (double values without vectors read through that bound; the other routes measure
+  // what they hold). Here one difference is 0.9·max and the mean 0.13·max. The oracle scales K down by an exact
+  // power of two, centres and scales back.
+  const double top = 0.45 * double(std::numeric_limits<TestType>::max());
+  const int shift = std::numeric_limits<TestType>::max_exponent - 4;
+  std::mt19937_64 rng(71);
+  const MatrixXd q = gaussian(6, 3, rng);
+  MatrixXd k = gaussian(7, 3, rng);
+  k.col(0) = -top * (1.0 - 0.02 * k.col(0).array().abs()).matrix();
+  k(0, 0) = -top;
+  k(1, 0) = top;
+  k.col(1) *= 0.05 * top;
+  const MatrixXd small_keys = k.unaryExpr([shift](double x) { return std::ldexp(x, -shift); });
+  FieldOptions options;
+  options.scale = 1e-3;
+  const VectorXd expected =
+      dense_singular_values(reference_field(q, small_keys, *options.scale, true)) * std::ldexp(1.0, shift);
+  for (const bool vectors : {false, true}) {
+    options.compute_vectors = vectors;
+    const LogitEnergyField<TestType> field(q.cast<TestType>(), k.cast<TestType>(), options);
+    require_same_spectrum(field.singular_values(), expected, spectrum_tolerance<TestType>());
+  }
+}
+
 TEST_CASE("one object is reused across heads of different shapes", "[field]") {
   std::mt19937_64 rng(43);
   LogitEnergyField<double> field;

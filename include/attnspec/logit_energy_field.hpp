@@ -4,6 +4,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <type_traits>
 
@@ -222,8 +223,11 @@ class LogitEnergyField {
         m_mean = m_mean_wide.template cast<Scalar>();
         m_pivot_wide = m_pivot.template cast<double>();
         // |k_j − pivot − mean| <= max|k − pivot| + max|mean|, within a factor of four of the centred keys' largest
-        // entry: all the kernel's choice of rescaling needs, without another pass.
-        if (!widened) m_largest += m_mean.cwiseAbs().maxCoeff();
+        // entry: all the kernel's choice of rescaling needs, without another pass. The sum can overflow where no
+        // centred key does (keys near ±max/2); every finite centred key is within the largest finite value then.
+        if (!widened) {
+          m_largest = std::min(m_largest + m_mean.cwiseAbs().maxCoeff(), std::numeric_limits<Scalar>::max());
+        }
         if (!m_mean.allFinite()) {
           // A key that is not finite (widened keys were not checked yet), or differences whose sum leaves the range.
           for (Eigen::Index first = 0; first < m_rows; first += kRowsPerBlock) {
