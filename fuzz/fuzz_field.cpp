@@ -1,7 +1,9 @@
 // libFuzzer target: arbitrary bytes as the matrices of one head. The first bytes choose n, m, d, D, the scalar
 // type and options; the rest are reinterpreted as IEEE doubles (NaN, Inf, subnormals and 1e308 included). The
 // field, interaction matrix and statistics must either refuse the input with attnspec::invalid_argument or return
-// finite, non-negative, descending singular values.
+// finite, non-negative, descending singular values. With flag 64 the same Q and K also go to the softmax stability
+// bound (causal when flag 128 is set and n = m) and to the causal field: total variations must lie in [0, 1], and
+// no measured change may exceed its certificate.
 #include <attnspec/attnspec.hpp>
 
 #include <cstddef>
@@ -45,6 +47,47 @@ void check_spectrum(const Vector& sigma) {
   if (stats.size() > 0 && stats.rank_at(0.9) > stats.size()) attnspec_fuzz::finding("k@0.9 beyond the spectrum");
 }
 
+void check_stability(const attnspec::StabilityAtRank& at) {
+  // Values that are computed in double from a head the field accepted: the certificate holds up to rounding.
+  constexpr double rounding = 1e-9;
+  const double certified[] = {at.certified_max_tv, at.certified_mean_tv, at.a_priori_max_tv, at.a_priori_mean_tv};
+  for (const double tv : certified) {
+    if (!(tv >= 0 && tv <= 1)) attnspec_fuzz::finding("a total variation outside [0, 1]");
+  }
+  if (!(at.certified_max_kl >= 0)) attnspec_fuzz::finding("a negative or NaN certified KL");
+  if (!at.measured) return;
+  if (!(at.measured_max_tv >= 0 && at.measured_max_tv <= 1 && at.measured_mean_tv <= at.measured_max_tv + rounding)) {
+    attnspec_fuzz::finding("a measured total variation outside [0, 1] or a mean above the max");
+  }
+  if (at.measured_max_tv > at.certified_max_tv + rounding) attnspec_fuzz::finding("measured TV above its certificate");
+}
+
+template <typename Scalar>
+void run_softmax_stability(const Eigen::MatrixXd& q, const Eigen::MatrixXd& k, const attnspec::FieldOptions& field,
+                           std::uint8_t flags, std::uint8_t block_rows) {
+  attnspec::StabilityOptions options;
+  options.field = field;
+  options.field.compute_vectors = false;
+  options.field.algorithm = attnspec::FieldAlgorithm::accurate;
+  options.causal = (flags & 128) != 0 && q.rows() == k.rows();
+  options.block_rows = 1 + block_rows % 8;
+  options.threads = 1 + block_rows / 128;
+  attnspec_fuzz::expect_success_or_attnspec_error([&] {
+    const attnspec::SoftmaxStabilityBound<Scalar> bound(q, k, options);
+    check_spectrum(bound.field().singular_values());
+    for (const attnspec::StabilityAtRank& at : bound.ranks()) check_stability(at);
+  });
+  attnspec_fuzz::expect_success_or_attnspec_error([&] {
+    attnspec::CausalFieldOptions causal;
+    causal.scale = field.scale;
+    const attnspec::CausalLogitEnergyField<Scalar> causal_field(q, k, causal);
+    check_spectrum(causal_field.singular_values());
+    if (!(causal_field.energy() >= 0) || !std::isfinite(causal_field.energy())) {
+      attnspec_fuzz::finding("a negative or non-finite causal field energy");
+    }
+  });
+}
+
 template <typename Scalar>
 void run(ByteReader& reader, Eigen::Index n, Eigen::Index m, Eigen::Index d, Eigen::Index model_dim,
          std::uint8_t flags) {
@@ -59,6 +102,7 @@ void run(ByteReader& reader, Eigen::Index n, Eigen::Index m, Eigen::Index d, Eig
     const attnspec::LogitEnergyField<Scalar> field(q, k, options);
     check_spectrum(field.singular_values());
   });
+  if (flags & 64) run_softmax_stability<Scalar>(q, k, options, flags, reader.byte());
   const Eigen::MatrixXd query_weight = reader.matrix(d, model_dim), key_weight = reader.matrix(d, model_dim);
   attnspec_fuzz::expect_success_or_attnspec_error([&] {
     const attnspec::InteractionMatrix<Scalar> interaction(query_weight, key_weight);

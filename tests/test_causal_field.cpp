@@ -109,6 +109,16 @@ TEST_CASE("causal field: bad arguments are named errors", "[causal][errors]") {
   require_invalid_argument([&] { CausalLogitEnergyField<double>(q, k, {-1.0}); }, {"scale = -1"});
   require_invalid_argument([&] { CausalLogitEnergyField<double>(q, k).rank_at(0.95); },
                            {"rank_at", "tau = 0.9499", "options.tau"});
+  // fuzz_field findings: a field beyond the range gave an infinite or NaN energy and NaN values; now an error, and
+  // the object keeps the previous head. Its σ₁ fits in double but not its energy, or neither fits float.
+  CausalLogitEnergyField<double> kept(q, k);
+  const double energy_before = kept.energy();
+  require_invalid_argument([&] { kept.compute(1e160 * q, k); },
+                           {"CausalLogitEnergyField", "(10x4)", "leaves the range of double", "energy", "inf"});
+  CHECK(kept.energy() == energy_before);
+  require_invalid_argument([&] { CausalLogitEnergyField<float>(q, k, {1e40}); }, {"leaves the range of float"});
+  const CausalLogitEnergyField<double> small(1e-200 * q, 1e-200 * k, {1e300});  // F is 1e-100 times the plain one's
+  CHECK(small.energy() == Approx(1e-200 * CausalLogitEnergyField<double>(q, k, {1.0}).energy()).epsilon(1e-12));
   q(3, 2) = std::numeric_limits<double>::quiet_NaN();
   require_invalid_argument([&] { CausalLogitEnergyField<double>(q, k); }, {"Q(3, 2) = nan", "not finite"});
   require_invalid_argument([&] { CausalLogitEnergyField<double>(MatrixXd(0, 4), MatrixXd(0, 4)); }, {"Q is empty"});

@@ -1,6 +1,7 @@
 // The fast routes of the factored SVD: Cholesky QR in one pass (where certified) or two (with the Householder
 // fallback) must be as accurate as Householder QR at every condition number, and the Gram route must meet the
 // accuracy it documents.
+#include <attnspec/causal_logit_field.hpp>
 #include <attnspec/interaction_matrix.hpp>
 #include <attnspec/logit_energy_field.hpp>
 
@@ -35,9 +36,15 @@ template <typename Scalar>
 VectorXd r_singular_values(const MatrixXd& x, FactorRoute* route = nullptr) {
   attnspec::detail::TriangularFactor<Scalar> factor;
   const MatrixX<Scalar> converted = x.cast<Scalar>();
-  // compute() sets exponent(), so it must run first (the operands of one `*` have no evaluation order).
-  const MatrixXd unscaled = factor.compute(converted).template cast<double>();
-  const MatrixXd r = std::ldexp(1.0, factor.exponent()) * unscaled;
+  // The kernel's column scaling of x against itself: R of x is R of the scaled x with column j times 2^−a(j).
+  const auto largest = attnspec::detail::column_largest(attnspec::detail::FactorRows<Scalar>::of(converted));
+  const attnspec::detail::ColumnScaling scaling =
+      attnspec::detail::balance_columns<Scalar>(largest, x.rows(), largest, x.rows());
+  MatrixXd r = factor.compute(converted, false, scaling.a).template cast<double>();
+  for (Index j = 0; j < scaling.a.size(); ++j) {
+    const int exponent = -scaling.a(j);
+    r.col(j) = r.col(j).unaryExpr([exponent](double value) { return std::ldexp(value, exponent); });
+  }
   if (route) *route = factor.route();
   return dense_singular_values(r);
 }
@@ -169,15 +176,15 @@ TEST_CASE("fuzz findings: weights of 2.7e225, 3e296 and subnormal ones", "[route
   const attnspec::InteractionMatrix<double> interaction(query_weight, key_weight);
   require_same_spectrum(interaction.singular_values(), dense_singular_values(query_weight.transpose() * key_weight),
                         1e-13);
-  // The second finding: a factor whose largest entry is subnormal (2^1052 is not a double) gave NaN. The result
-  // is now finite; its accuracy is not promised, because the other factor's columns span 180 decades and
-  // Householder's squared column norms underflow (docs/definitions.md: supported range).
+  // The second finding: a factor whose largest entry is subnormal (2^1052 is not a double) gave NaN. The other
+  // factor's columns span 180 decades; scaled column by column (column_scaling.hpp) M's one nonzero value is exact.
   const MatrixXd wide_range_query = (MatrixXd(2, 3) << 0.70, -1.03, 1.39e114, 0.52, -0.079, 3.01e296).finished();
   const MatrixXd subnormal_key = (MatrixXd(2, 3) << 4.06326e-317, 0, 0, 0, 0, 0).finished();
   const attnspec::InteractionMatrix<double> subnormal(wide_range_query, subnormal_key);
   REQUIRE(subnormal.singular_values().size() == 2);
-  CHECK(subnormal.singular_values().allFinite());
-  CHECK(subnormal.singular_values().minCoeff() >= 0);
+  CHECK(subnormal.singular_values()(0) ==
+        Approx(std::hypot(0.70, 1.39e114) * 4.06326e-317).epsilon(1e-6));  // the key's one entry is subnormal
+  CHECK(subnormal.singular_values()(1) == 0);
   const MatrixXd alone = (MatrixXd(2, 3) << 0, 0, 3.0, 0, 0, 0).finished();
   CHECK(attnspec::InteractionMatrix<double>(alone, subnormal_key).singular_values()(0) ==
         Approx(3.0 * 4.06326e-317).epsilon(1e-6));
@@ -185,6 +192,47 @@ TEST_CASE("fuzz findings: weights of 2.7e225, 3e296 and subnormal ones", "[route
   const LogitEnergyField<double> field(q, k);
   require_same_spectrum(field.singular_values(), dense_singular_values(reference_field(q, k, field.scale(), true)),
                         1e-12);
+}
+
+TEMPLATE_TEST_CASE("columns scaled against each other by powers of two leave every spectrum unchanged", "[routes]",
+                   float, double) {
+  // Q·D and K·D⁻¹ (D diagonal, powers of two) give exactly the same field, and W_Q, W_K scaled the same way the same
+  // M; with D spanning most of the exponent range a factor's columns lie hundreds of decades apart, and a column far
+  // below its factor's largest one can be all of the product. A fuzz_field finding: Q with a 1e246 column against
+  // zero keys there, and its 2e52 column against keys of 2e52, gave σ = 0 for a field of entries 1e104.
+  using Scalar = TestType;
+  const int range = std::is_same_v<Scalar, float> ? 100 : 1000;
+  std::mt19937_64 rng(72);
+  const Index d = 9;
+  const MatrixXd q = gaussian(40, d, rng), k = low_rank_plus_noise(30, d, 3, 1e-3, rng);
+  Eigen::VectorXd powers(d);
+  for (Index j = 0; j < d; ++j) powers(j) = std::ldexp(1.0, int(-range + 2 * range * j / (d - 1)));
+  const MatrixXd scaled_q = q * powers.asDiagonal(), scaled_k = k * powers.cwiseInverse().asDiagonal();
+  const double tolerance = spectrum_tolerance<Scalar>();
+  for (const bool vectors : {false, true}) {
+    FieldOptions options;
+    options.compute_vectors = vectors;
+    const LogitEnergyField<Scalar> field(scaled_q.cast<Scalar>(), scaled_k.cast<Scalar>(), options);
+    const MatrixXd rounded_q = q.cast<Scalar>().template cast<double>();
+    const MatrixXd rounded_k = k.cast<Scalar>().template cast<double>();
+    INFO("vectors: " << vectors);
+    require_same_spectrum(field.singular_values(),
+                          dense_singular_values(reference_field(rounded_q, rounded_k, field.scale(), true)), tolerance);
+  }
+  const MatrixXd query_weight = gaussian(d, 50, rng), key_weight = gaussian(d, 50, rng);
+  const attnspec::InteractionMatrix<Scalar> interaction(
+      (powers.asDiagonal() * query_weight).cast<Scalar>(),
+      (powers.cwiseInverse().asDiagonal() * key_weight).cast<Scalar>());
+  require_same_spectrum(interaction.singular_values(),
+                        dense_singular_values(query_weight.cast<Scalar>().template cast<double>().transpose() *
+                                              key_weight.cast<Scalar>().template cast<double>()),
+                        tolerance);
+  const MatrixXd causal_q = gaussian(30, d, rng), causal_k = gaussian(30, d, rng);
+  const attnspec::CausalLogitEnergyField<Scalar> plain(causal_q.cast<Scalar>(), causal_k.cast<Scalar>());
+  const attnspec::CausalLogitEnergyField<Scalar> balanced(
+      (causal_q * powers.asDiagonal()).cast<Scalar>(), (causal_k * powers.cwiseInverse().asDiagonal()).cast<Scalar>());
+  CHECK(balanced.energy() == Approx(plain.energy()).epsilon(tolerance));
+  require_same_spectrum(balanced.singular_values(), plain.singular_values().template cast<double>(), tolerance);
 }
 
 TEMPLATE_TEST_CASE("ill-conditioned heads through the default route match the dense SVD", "[routes][field]", float,

@@ -508,6 +508,35 @@ TEST_CASE("stability errors name the argument and the value", "[stability][error
   StabilityOptions assumed;
   assumed.delocalisation_c = 0.5;
   require_invalid_argument([&] { SoftmaxStabilityBound<double> b(q, k, assumed); }, {"delocalisation_c = 0.5"});
+  // A fuzz_field finding: Q·Kᵀ beyond double with a (subnormal) scale that brings the field back gave NaN measured
+  // TVs. Here Q and K are 2^520 times the plain head's and the scale 2^−1041 = 2^−1040·(1/√4): the same field. The
+  // field and the certificate take it; the measured pass, which forms Q·Kᵀ first, names the overflow.
+  const double up = std::ldexp(1.0, 520);
+  StabilityOptions tiny_scale;
+  tiny_scale.field.scale = std::ldexp(1.0, -1041);
+  require_invalid_argument([&] { SoftmaxStabilityBound<double> b(up * q, up * k, tiny_scale); },
+                           {"SoftmaxStabilityBound", "logits", "overflow double", "rows [0, 10)"});
+  tiny_scale.measured_ranks = std::vector<Index>{};
+  const SoftmaxStabilityBound<double> certified(up * q, up * k, tiny_scale);
+  const SoftmaxStabilityBound<double> plain(q, k);
+  for (const auto& at : certified.ranks()) {
+    CHECK(at.certified_max_tv == Approx(plain.at_rank(at.k).certified_max_tv).margin(1e-12));
+  }
+}
+
+TEST_CASE("constant keys: a zero field, no key leverage, nothing changes at any rank", "[stability]") {
+  // A fuzz_field finding: keys that centre to zero have rank 0, and building their basis applied Eigen's Q to a
+  // matrix of no columns (undefined behaviour, caught by UBSan).
+  std::mt19937_64 rng(4);
+  const MatrixXd q = gaussian(9, 4, rng);
+  const MatrixXd k = MatrixXd::Constant(7, 4, 2.5);
+  const SoftmaxStabilityBound<double> bound(q, k);
+  CHECK(bound.key_leverage() == Eigen::VectorXd::Zero(7));
+  CHECK(bound.key_coherence() == 0);
+  for (const auto& at : bound.ranks()) {
+    CHECK(at.certified_max_tv == 0);
+    CHECK(at.measured_max_tv == 0);
+  }
 }
 
 TEST_CASE("one object for many heads: default construction, compute() again, no half-updated state on error",

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "detail/checks.hpp"
+#include "detail/column_scaling.hpp"
 
 namespace attnspec {
 
@@ -61,38 +62,49 @@ class CausalLogitEnergyField {
     if (!(options.tolerance >= 0 && options.tolerance < 1)) {
       detail::throw_invalid_argument(function, "tolerance = ", options.tolerance, " must be in [0, 1)");
     }
-    Matrix q = queries.template cast<Scalar>();
-    Matrix k = keys.template cast<Scalar>();
-    detail::require_finite(function, "Q", q);
-    detail::require_finite(function, "K", k);
+    CausalLogitEnergyField next;
+    next.m_queries = queries.template cast<Scalar>();
+    next.m_keys = keys.template cast<Scalar>();
+    detail::require_finite(function, "Q", next.m_queries);
+    detail::require_finite(function, "K", next.m_keys);
     // F does not change when every key moves by the same vector; centring first keeps the prefix means small.
-    k.rowwise() -= k.colwise().mean();
-    detail::require_finite(function, "K", k);
-
-    m_queries.swap(q);
-    m_keys.swap(k);
-    m_scale = static_cast<Scalar>(scale);
-    m_tau = options.tau;
-    prefix_means();
-    m_energy = exact_energy();
+    next.m_keys.rowwise() -= next.m_keys.colwise().mean();
+    detail::require_finite(function, "K", next.m_keys);
+    next.balance_columns();
+    next.m_scale = scale;
+    next.m_tau = options.tau;
+    next.prefix_means();
+    next.m_reduced_energy = next.exact_energy();
     const double tolerance = options.tolerance > 0 ? options.tolerance : (sizeof(Scalar) == 4 ? 1e-4 : 1e-10);
-    lanczos(tolerance);
+    next.lanczos(tolerance);
+    next.m_energy = next.to_field_units(next.m_reduced_energy, 2);
+    next.m_singular_values =
+        next.m_reduced_values.unaryExpr([&next](double value) { return next.to_field_units(value, 1); })
+            .template cast<Scalar>();
+    if (!std::isfinite(next.m_energy) || !detail::all_finite(next.m_singular_values)) {
+      detail::throw_invalid_argument(function, "the field of Q (", detail::shape_of(queries), ") and K at scale ",
+                                     scale, " leaves the range of ", sizeof(Scalar) == 4 ? "float" : "double",
+                                     " (its energy ‖F‖² is ", next.m_energy,
+                                     "); scale Q or K down and put the factor into CausalFieldOptions::scale");
+    }
+    *this = std::move(next);
     return *this;
   }
 
   Eigen::Index rows() const { return m_queries.rows(); }
   Eigen::Index head_dim() const { return m_queries.cols(); }
-  Scalar scale() const { return m_scale; }
+  Scalar scale() const { return static_cast<Scalar>(m_scale); }
   /// ‖F‖_F², exact (not the sum of the computed singular values squared).
   double energy() const { return m_energy; }
   /// The leading singular values, descending: at least the first k@tau + 1 (fewer when F has fewer nonzero).
   const Vector& singular_values() const { return m_singular_values; }
   /// Cumulative variance of the leading values against the exact energy: c_0 = 0, c_l = Σ_{i<=l} σ_i² / ‖F‖².
   Eigen::VectorXd cumulative_variance() const {
-    Eigen::VectorXd c = Eigen::VectorXd::Zero(m_singular_values.size() + 1);
-    for (Eigen::Index l = 0; l < m_singular_values.size(); ++l) {
-      const double sigma = static_cast<double>(m_singular_values(l));
-      c(l + 1) = m_energy > 0 ? std::min(1.0, c(l) + sigma * sigma / m_energy) : 1.0;
+    // In the units the values were computed in: the same ratios, and no square leaves the range.
+    Eigen::VectorXd c = Eigen::VectorXd::Zero(m_reduced_values.size() + 1);
+    for (Eigen::Index l = 0; l < m_reduced_values.size(); ++l) {
+      const double sigma = m_reduced_values(l);
+      c(l + 1) = m_reduced_energy > 0 ? std::min(1.0, c(l) + sigma * sigma / m_reduced_energy) : 1.0;
     }
     return c;
   }
@@ -106,7 +118,44 @@ class CausalLogitEnergyField {
   }
 
   /// y = F·x (x of length n).
-  Vector apply(const Vector& x) const {
+  Vector apply(const Vector& x) const { return in_field_units(apply_reduced(x)); }
+  /// x = Fᵀ·y (y of length n).
+  Vector apply_transpose(const Vector& y) const { return in_field_units(apply_transpose_reduced(y)); }
+
+ private:
+  using RowVector = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>;
+
+  // Columns of Q times 2^a_j and of the centred K times 2^b_j with a_j + b_j = −exponent (column_scaling.hpp):
+  // F = 2^exponent·F' exactly for F' of the scaled factors, whose squares stay in range. Data in range is left as is.
+  void balance_columns() {
+    const Eigen::Index n = rows();
+    const RowVector query_largest = m_queries.cwiseAbs().colwise().maxCoeff();
+    const RowVector key_largest = m_keys.cwiseAbs().colwise().maxCoeff();
+    const detail::ColumnScaling scaling = detail::balance_columns<Scalar>(query_largest, n, key_largest, n);
+    m_exponent = scaling.exponent;
+    for (Eigen::Index j = 0; j < scaling.a.size(); ++j) {
+      const int a = scaling.a(j), b = scaling.b(j);
+      m_queries.col(j) = m_queries.col(j).unaryExpr([a](Scalar value) { return std::ldexp(value, a); });
+      m_keys.col(j) = m_keys.col(j).unaryExpr([b](Scalar value) { return std::ldexp(value, b); });
+    }
+  }
+
+  // A value of F' (power 1) or of its square (power 2) in F's units: times (s·2^exponent)^power, with s split into
+  // its mantissa and exponent so that only the final ldexp can leave the range.
+  double to_field_units(double reduced, int power) const {
+    int scale_exponent = 0;
+    const double mantissa = std::frexp(m_scale, &scale_exponent);
+    const double scaled = power == 2 ? reduced * mantissa * mantissa : reduced * mantissa;
+    return std::ldexp(scaled, power * (m_exponent + scale_exponent));
+  }
+
+  Vector in_field_units(const Vector& reduced) const {
+    return reduced.unaryExpr(
+        [this](Scalar value) { return static_cast<Scalar>(to_field_units(static_cast<double>(value), 1)); });
+  }
+
+  // F'·x, where F = s·2^exponent·F' (balance_columns).
+  Vector apply_reduced(const Vector& x) const {
     const Eigen::Index n = rows(), d = head_dim();
     Vector y(n);
     Eigen::Matrix<Scalar, 1, Eigen::Dynamic> weighted_keys = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>::Zero(d);
@@ -114,13 +163,13 @@ class CausalLogitEnergyField {
     for (Eigen::Index i = 0; i < n; ++i) {  // P_i = Σ_{j<=i} x_j·k_j, X_i = Σ_{j<=i} x_j
       weighted_keys += x(i) * m_keys.row(i);
       weight += x(i);
-      y(i) = m_scale * m_queries.row(i).dot(weighted_keys - weight * m_means.row(i));
+      y(i) = m_queries.row(i).dot(weighted_keys - weight * m_means.row(i));
     }
     return y;
   }
 
-  /// x = Fᵀ·y (y of length n).
-  Vector apply_transpose(const Vector& y) const {
+  // F'ᵀ·y.
+  Vector apply_transpose_reduced(const Vector& y) const {
     const Eigen::Index n = rows(), d = head_dim();
     Vector x(n);
     Eigen::Matrix<Scalar, 1, Eigen::Dynamic> weighted_queries = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>::Zero(d);
@@ -128,12 +177,11 @@ class CausalLogitEnergyField {
     for (Eigen::Index j = n; j-- > 0;) {  // G_j = Σ_{i>=j} y_i·q_i, h_j = Σ_{i>=j} y_i·q_i·k̄_i
       weighted_queries += y(j) * m_queries.row(j);
       weighted_means += y(j) * m_queries.row(j).dot(m_means.row(j));
-      x(j) = m_scale * (m_keys.row(j).dot(weighted_queries) - weighted_means);
+      x(j) = m_keys.row(j).dot(weighted_queries) - weighted_means;
     }
     return x;
   }
 
- private:
   static Eigen::Index rank_in(const Eigen::VectorXd& cumulative, double tau) {
     for (Eigen::Index k = 0; k < cumulative.size(); ++k) {
       if (cumulative(k) >= tau - 1e-12) return k;
@@ -151,7 +199,7 @@ class CausalLogitEnergyField {
     }
   }
 
-  // ‖F‖² = s²·Σ_i q_iᵀ·S_i·q_i with S_i the scatter of keys 0..i about their mean, updated by Welford's
+  // ‖F'‖² = Σ_i q_iᵀ·S_i·q_i with S_i the scatter of keys 0..i about their mean, updated by Welford's
   // recursion S_i = S_{i−1} + (i/(i+1))·δδᵀ, δ = k_i − k̄_{i−1}; in double whatever Scalar is.
   double exact_energy() const {
     const Eigen::Index n = rows(), d = head_dim();
@@ -165,8 +213,7 @@ class CausalLogitEnergyField {
       const Eigen::VectorXd q = m_queries.row(i).template cast<double>().transpose();
       total += q.dot(scatter * q);
     }
-    const double s = static_cast<double>(m_scale);
-    return s * s * std::max(total, 0.0);
+    return std::max(total, 0.0);
   }
 
   // Golub–Kahan–Lanczos with full reorthogonalisation: F·V_j = U_j·B_j, B_j upper bidiagonal; the singular values
@@ -175,8 +222,8 @@ class CausalLogitEnergyField {
   // from them and the exact energy is F's.
   void lanczos(double tolerance) {
     const Eigen::Index n = rows();
-    m_singular_values.resize(0);
-    if (!(m_energy > 0)) return;
+    m_reduced_values.resize(0);
+    if (!(m_reduced_energy > 0)) return;
     Matrix u_basis(n, std::min<Eigen::Index>(n, 32)), v_basis(n, u_basis.cols());
     std::vector<double> alpha, beta;
     Vector v = Vector::Ones(n);  // deterministic start, with a component along every position
@@ -190,16 +237,16 @@ class CausalLogitEnergyField {
         u_basis.conservativeResize(n, v_basis.cols());
       }
       v_basis.col(j) = v;
-      u = apply(v) - static_cast<Scalar>(beta.empty() ? 0.0 : beta.back()) * u;
+      u = apply_reduced(v) - static_cast<Scalar>(beta.empty() ? 0.0 : beta.back()) * u;
       reorthogonalise(u, u_basis.leftCols(j));
       const double a = static_cast<double>(u.norm());
       if (a > 0) u /= static_cast<Scalar>(a);
       u_basis.col(j) = u;
       alpha.push_back(a);
-      Vector next = apply_transpose(u) - static_cast<Scalar>(a) * v;
+      Vector next = apply_transpose_reduced(u) - static_cast<Scalar>(a) * v;
       reorthogonalise(next, v_basis.leftCols(j + 1));
       double b = static_cast<double>(next.norm());
-      if (b <= 1e-14 * std::sqrt(m_energy) && j + 1 < n) {
+      if (b <= 1e-14 * std::sqrt(m_reduced_energy) && j + 1 < n) {
         // An invariant subspace: go on from a fresh direction orthogonal to the basis so far (β_j = 0).
         next = Vector::Unit(n, (j * 7919 + 1) % n) + Vector::Constant(n, static_cast<Scalar>(1e-3));
         reorthogonalise(next, v_basis.leftCols(j + 1));
@@ -235,7 +282,7 @@ class CausalLogitEnergyField {
       captured += alpha[static_cast<std::size_t>(i)] * alpha[static_cast<std::size_t>(i)];
       if (i + 1 < j) captured += beta[static_cast<std::size_t>(i)] * beta[static_cast<std::size_t>(i)];
     }
-    if (tolerance > 0 && captured < (m_tau - 1e-12) * m_energy) return false;
+    if (tolerance > 0 && captured < (m_tau - 1e-12) * m_reduced_energy) return false;
     Eigen::MatrixXd bidiagonal = Eigen::MatrixXd::Zero(j, j);
     for (Eigen::Index i = 0; i < j; ++i) {
       bidiagonal(i, i) = alpha[static_cast<std::size_t>(i)];
@@ -248,7 +295,7 @@ class CausalLogitEnergyField {
     const double last_beta = beta.back();
     Eigen::VectorXd cumulative = Eigen::VectorXd::Zero(j + 1);
     for (Eigen::Index l = 0; l < j; ++l)
-      cumulative(l + 1) = std::min(1.0, cumulative(l) + values(l) * values(l) / m_energy);
+      cumulative(l + 1) = std::min(1.0, cumulative(l) + values(l) * values(l) / m_reduced_energy);
     if (tolerance > 0 && cumulative(j) < m_tau - 1e-12) return false;  // not enough energy yet
     const Eigen::Index needed = std::min<Eigen::Index>(rank_in(cumulative, m_tau) + 1, j);
     if (tolerance > 0) {
@@ -256,13 +303,15 @@ class CausalLogitEnergyField {
         if (last_beta * std::abs(svd.matrixU()(j - 1, l)) > tolerance * values(0)) return false;
       }
     }
-    m_singular_values = values.head(needed).template cast<Scalar>();
+    m_reduced_values = values.head(needed);
     return true;
   }
 
   Matrix m_queries, m_keys, m_means;
-  Scalar m_scale = 1;
-  double m_tau = 0.9, m_energy = 0;
+  double m_scale = 1, m_tau = 0.9;
+  int m_exponent = 0;                         // F = s·2^exponent·F'
+  double m_reduced_energy = 0, m_energy = 0;  // ‖F'‖², ‖F‖²
+  Eigen::VectorXd m_reduced_values;           // the leading singular values of F'
   Vector m_singular_values;
 };
 

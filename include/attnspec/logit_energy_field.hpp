@@ -186,7 +186,8 @@ class LogitEnergyField {
       m_argument = argument;
       m_centred = centre;
       m_widened = widened;
-      m_largest = widened ? Scalar(-1) : Scalar(0);  // -1: not measured; the kernel measures it if its route needs it
+      // Left empty when widened: not measured, and the kernel measures it only if its route needs it.
+      m_column_largest = widened ? RowVector() : RowVector::Zero(x.cols());
       if (widened && !centre) return;
       // Keys are centred relative to the first key ("shifted data"), which keeps digits when all keys share a
       // large offset and makes constant keys centre to exactly zero; the mean of the differences sums in double.
@@ -199,7 +200,8 @@ class LogitEnergyField {
         const Eigen::Index count = std::min(kRowsPerBlock, m_rows - first);
         const typename Rows::Block block = converted(x, first, count, m_converted);
         if (!centre) {
-          m_largest = std::max(m_largest, require_finite_rows(x, block, first));
+          detail::update_column_largest(block, m_column_largest);
+          if (!m_column_largest.allFinite()) require_finite_rows(x, block, first);
           continue;
         }
         // Column by column through a buffer that stays in cache: the differences from the pivot, their sum and
@@ -215,18 +217,18 @@ class LogitEnergyField {
             require_finite_rows(x, block, first);
             throw_centring_overflow(x);
           }
-          m_largest = std::max(m_largest, largest);
+          m_column_largest(j) = std::max(m_column_largest(j), largest);
         }
       }
       if (centre) {
         m_mean_wide = sum / static_cast<double>(m_rows);
         m_mean = m_mean_wide.template cast<Scalar>();
         m_pivot_wide = m_pivot.template cast<double>();
-        // |k_j − pivot − mean| <= max|k − pivot| + max|mean|, within a factor of four of the centred keys' largest
-        // entry: all the kernel's choice of rescaling needs, without another pass. The sum can overflow where no
-        // centred key does (keys near ±max/2); every finite centred key is within the largest finite value then.
+        // Column by column |k − pivot − mean| <= max|k − pivot| + |mean|, within a factor of four of the centred
+        // keys' largest entry: all the kernel's choice of rescaling needs, without another pass. The sum can overflow
+        // where no centred key does (keys near ±max/2); every finite centred key is within the largest finite value.
         if (!widened) {
-          m_largest = std::min(m_largest + m_mean.cwiseAbs().maxCoeff(), std::numeric_limits<Scalar>::max());
+          m_column_largest = (m_column_largest + m_mean.cwiseAbs()).cwiseMin(std::numeric_limits<Scalar>::max());
         }
         if (!m_mean.allFinite()) {
           // A key that is not finite (widened keys were not checked yet), or differences whose sum leaves the range.
@@ -244,7 +246,7 @@ class LogitEnergyField {
       Rows factor;
       factor.rows = m_rows;
       factor.cols = x.cols();
-      factor.largest = m_largest;
+      factor.column_largest = m_column_largest;
       factor.block_rows = kRowsPerBlock;
       factor.read = [this, &x](Eigen::Index first, Eigen::Index count) {
         const typename Rows::Block block = converted(x, first, count, m_buffer);
@@ -305,16 +307,14 @@ class LogitEnergyField {
       }
     }
 
-    // The largest |entry| of rows [first, first + count) as read; throws naming the first that is not finite. Checked
-    // after conversion, so a double too large for float is caught as well as NaN and Inf.
+    // Throws naming the first entry of rows [first, first + count) that is not finite as read. Checked after
+    // conversion, so a double too large for float is caught as well as NaN and Inf.
     template <class Derived>
-    Scalar require_finite_rows(const Eigen::MatrixBase<Derived>& x, const typename Rows::Block& block,
-                               Eigen::Index first) const {
-      const Scalar largest = detail::largest_magnitude(block);
-      if (!std::isfinite(largest)) {
+    void require_finite_rows(const Eigen::MatrixBase<Derived>& x, const typename Rows::Block& block,
+                             Eigen::Index first) const {
+      if (!detail::all_finite(block)) {
         detail::require_finite_after_cast("LogitEnergyField", m_argument, x, block, m_first_row + first);
       }
-      return largest;
     }
 
     // The top `count` rows of a buffer of kRowsPerBlock rows, allocated once: a shorter last block allocates nothing.
@@ -343,8 +343,7 @@ class LogitEnergyField {
     Eigen::Index m_first_row = 0, m_rows = 0;
     const char* m_argument = "";
     bool m_centred = false, m_widened = false;
-    Scalar m_largest = 0;
-    RowVector m_pivot, m_mean;
+    RowVector m_column_largest, m_pivot, m_mean;
     Vector m_difference;
     Eigen::RowVectorXd m_pivot_wide, m_mean_wide;
     Matrix m_converted, m_buffer, m_centred_block;

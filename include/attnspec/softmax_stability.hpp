@@ -554,9 +554,14 @@ class SoftmaxStabilityBound {
   void compute_key_leverage(const detail::DoubleMatrixRef& keys) {
     const Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(keys);
     const Eigen::Index rank = qr.rank();
+    if (rank == 0) {  // keys that centre to zero span nothing (and Eigen's Q applied to no columns is undefined)
+      m_key_leverage.setZero(keys.rows());
+      m_key_coherence = 0;
+      return;
+    }
     const Eigen::MatrixXd basis = qr.householderQ() * Eigen::MatrixXd::Identity(keys.rows(), rank);
     m_key_leverage = basis.rowwise().squaredNorm();
-    m_key_coherence = rank == 0 ? 0.0 : m_key_leverage.maxCoeff() * double(keys.rows()) / double(keys.cols());
+    m_key_coherence = m_key_leverage.maxCoeff() * double(keys.rows()) / double(keys.cols());
   }
 
   void require_complete(const char* function) const {

@@ -93,6 +93,17 @@ typename Derived::Scalar largest_magnitude(const Eigen::DenseBase<Derived>& matr
   }
 }
 
+/// running(j) = max(running(j), largest |entry| of column j) for a column-major block; running(j) is not finite
+/// once column j has held an entry that is not.
+template <class Derived, class Running>
+void update_column_largest(const Eigen::DenseBase<Derived>& block, Running& running) {
+  if (block.rows() == 0) return;
+  for (Eigen::Index j = 0; j < block.cols(); ++j) {
+    const auto largest = largest_magnitude(block.derived().col(j));
+    if (!(largest <= running(j))) running(j) = largest;  // a NaN replaces, never hides
+  }
+}
+
 /// Whether every entry is finite: the largest |entry| as measured above is. (Eigen's allFinite() tests entry by
 /// entry; on a field's inputs it took as long as a tenth of the whole spectrum.)
 template <class Derived>

@@ -19,10 +19,13 @@ struct FactorRows {
   using WideBlock = Eigen::Map<const Eigen::MatrixXd, 0, Eigen::OuterStride<>>;
   using WideReader = std::function<WideBlock(Eigen::Index first, Eigen::Index count)>;
 
+  using RowVector = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>;
+
   Eigen::Index rows = 0, cols = 0;
-  /// The largest |entry|, or a bound at most four times it (it decides rescaling); negative when not measured yet,
-  /// which the kernel then measures only where its route needs it (the Gram route does not).
-  Scalar largest = -1;
+  /// Each column's largest |entry|, or a bound at most four times it (they decide rescaling, column_scaling.hpp);
+  /// empty when not measured yet, which the kernel then measures only where its route needs it (the Gram route
+  /// does not).
+  RowVector column_largest;
   Eigen::Index block_rows = 1;  ///< rows per read: all of them for a held matrix
   Reader read;
   /// Optional, for float factors: the same rows widened to double (and centred there), which the Gram route sums in

@@ -23,6 +23,7 @@
 
 #include "bidiagonal_values.hpp"
 #include "checks.hpp"
+#include "column_scaling.hpp"
 #include "factor_rows.hpp"
 #include "gram_accumulator.hpp"
 #include "parallel_for.hpp"
@@ -76,7 +77,8 @@ class FactoredSvd {
   // Workspace of one factor.
   struct FactorWork {
     TriangularFactor<Scalar> triangular;
-    Eigen::MatrixXd gram, block;  // the Gram route's
+    Eigen::VectorXi column_exponents;  // the factor's column scaling (column_scaling.hpp); empty: none
+    Eigen::MatrixXd gram, block;       // the Gram route's
     GramAccumulator<double> accumulator;
     Eigen::LLT<Eigen::MatrixXd, Eigen::Lower> cholesky;
   };
@@ -214,11 +216,16 @@ FactoredSvd<Scalar>& FactoredSvd<Scalar>::compute(const Rows& a, const Rows& b, 
       work.b.triangular.release_whole_factor();
     }
   } release{*work};
+  ColumnScaling scaling = balance_columns<Scalar>(column_largest(a), a.rows, column_largest(b), b.rows);
+  work->a.column_exponents.swap(scaling.a);
+  work->b.column_exponents.swap(scaling.b);
+  const int exponent = scaling.exponent;
   // Lifting the core's vectors needs Q, which only the Householder route keeps (implicitly).
   for_both(
-      *work, threads, [&](FactorWork& factor, const Rows& x) { factor.triangular.compute(x, with_vectors); }, a, b);
+      *work, threads,
+      [&](FactorWork& factor, const Rows& x) { factor.triangular.compute(x, with_vectors, factor.column_exponents); },
+      a, b);
   work->core.noalias() = work->a.triangular.r() * work->b.triangular.r().transpose();
-  const int exponent = work->a.triangular.exponent() + work->b.triangular.exponent();
   work->core_double = work->core.template cast<double>();
   const std::pair<FactorRoute, FactorRoute> routes{work->a.triangular.route(), work->b.triangular.route()};
   if (with_vectors) {

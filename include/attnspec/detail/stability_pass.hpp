@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../softmax_lemmas.hpp"
+#include "checks.hpp"
 #include "parallel_for.hpp"
 #include "residual_extremes.hpp"
 
@@ -178,6 +179,14 @@ inline void measure_block(const StabilityPassInput& in, Eigen::Index first, Eige
   // The true field's rows, from Q and K rather than from the SVD, so "measured" means measured; then, in place,
   // the true attention's logarithm.
   log_p.noalias() = in.scale * in.queries->middleRows(first, rows) * in.keys->transpose();
+  if (!all_finite(log_p)) {
+    // The field itself scales only its singular values, so it takes any Q·Kᵀ whose scaled values fit; here the
+    // products are formed before the scale multiplies them.
+    throw_invalid_argument("SoftmaxStabilityBound", "the measured pass's logits s·q_i·k_j of rows [", first, ", ",
+                           first + rows, ") overflow double (scale ", in.scale,
+                           "); scale Q or K down and the scale up, or measure no rank (an empty "
+                           "StabilityOptions::measured_ranks)");
+  }
   p.resize(rows, m);
   for (Eigen::Index t = 0; t < rows; ++t) {
     const Eigen::Index seen = in.visible_keys(first + t);

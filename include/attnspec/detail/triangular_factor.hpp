@@ -12,8 +12,9 @@
 // passes (TRSM and SYRK; 1.5× the flops of one XᵀX product in all) — and is as accurate as Householder QR whenever
 // Q₁ comes out nearly orthonormal, which it checks (‖Q₁ᵀQ₁ − I‖_F <= 1/2). When it cannot be trusted either — X too
 // ill-conditioned (roughly κ(X) > ε^(-1/2): 1e8 in double, 3e3 in float), rank deficient, wider than tall or all
-// zero — blocked Householder QR takes over, so accuracy never depends on the route. Entries whose squares would
-// overflow or underflow are first rescaled by a power of two, for every route.
+// zero — blocked Householder QR takes over, so accuracy never depends on the route. Columns whose squares would
+// overflow or underflow are first rescaled by powers of two (the caller's choice, column_scaling.hpp), for every
+// route.
 #pragma once
 
 #include <Eigen/Cholesky>
@@ -38,15 +39,16 @@ class TriangularFactor {
 
   using Rows = FactorRows<Scalar>;
 
-  /// R (min(n, d) × d, upper trapezoidal) of the n×d factor x·2^(−exponent()), held or read block by block (then
-  /// held whole only if Householder QR has to take over). Reuses this object's storage. `keep_q` (a held factor)
-  /// forces Householder QR, whose implicit Q (householder()) can then lift singular vectors.
-  const Matrix& compute(const Rows& x, bool keep_q = false);
-  const Matrix& compute(const Matrix& x, bool keep_q = false) { return compute(Rows::of(x), keep_q); }
+  /// R (min(n, d) × d, upper trapezoidal) of the n×d factor x, its column j first multiplied by
+  /// 2^column_exponents(j) when any are given; held or read block by block (then held whole only if Householder QR
+  /// has to take over). Reuses this object's storage. `keep_q` (a held factor) forces Householder QR, whose implicit
+  /// Q (householder()) can then lift singular vectors.
+  const Matrix& compute(const Rows& x, bool keep_q = false, const Eigen::VectorXi& column_exponents = {});
+  const Matrix& compute(const Matrix& x, bool keep_q = false, const Eigen::VectorXi& column_exponents = {}) {
+    return compute(Rows::of(x), keep_q, column_exponents);
+  }
 
   const Matrix& r() const { return m_r; }
-  /// The power of two taken out of x before factoring: x = Q·R·2^exponent().
-  int exponent() const { return m_exponent; }
   FactorRoute route() const { return m_route; }
   /// The Householder QR of the last factor; meaningful only when route() is FactorRoute::householder.
   const Eigen::HouseholderQR<Matrix>& householder() const { return m_householder; }
@@ -112,24 +114,6 @@ class TriangularFactor {
     return m_shifted_cholesky.info() == Eigen::Success;
   }
 
-  // XᵀX must neither overflow nor lose the leading entries' squares to underflow. Entries far below the largest
-  // may underflow: their share of XᵀX is below rounding anyway.
-  static bool squares_are_safe(Scalar largest, Eigen::Index rows) {
-    using std::sqrt;
-    const Scalar lowest = sqrt(std::numeric_limits<Scalar>::min()) / std::numeric_limits<Scalar>::epsilon();
-    const Scalar highest = sqrt(std::numeric_limits<Scalar>::max() / static_cast<Scalar>(rows)) / Scalar(4);
-    return largest > lowest && largest < highest;
-  }
-
-  // The largest |entry| of a factor its caller did not measure, reading it block by block if it is not held.
-  static Scalar measure_largest(const Rows& x) {
-    Scalar largest = 0;
-    for (Eigen::Index first = 0; first < x.rows; first += x.block_rows) {
-      largest = std::max(largest, largest_magnitude(x.read(first, std::min(x.block_rows, x.rows - first))));
-    }
-    return largest;
-  }
-
   // ‖G − I‖_F <= 1/2 from the lower triangle of the symmetric G.
   static bool nearly_identity(const Matrix& gram) {
     Scalar off_diagonal = 0, diagonal = 0;
@@ -142,7 +126,6 @@ class TriangularFactor {
   }
 
   Matrix m_gram, m_shifted, m_r1, m_block, m_r, m_scaled, m_whole;
-  int m_exponent = 0;
   Eigen::LLT<Matrix, Eigen::Lower> m_cholesky, m_shifted_cholesky;
   Eigen::HouseholderQR<Matrix> m_householder;
   GramAccumulator<Scalar> m_accumulator;
@@ -153,22 +136,22 @@ class TriangularFactor {
 // uses them leaves them to src/instantiations.cpp instead of compiling them again.
 
 template <typename Scalar>
-const typename TriangularFactor<Scalar>::Matrix& TriangularFactor<Scalar>::compute(const Rows& x, bool keep_q) {
-  // Entries whose squares would overflow or underflow (beyond ~1e154 or below ~1e-138 in double) are first
-  // brought to a largest entry in [1, 2) by an exact power of two, block by block; the caller scales the result back.
+const typename TriangularFactor<Scalar>::Matrix& TriangularFactor<Scalar>::compute(
+    const Rows& x, bool keep_q, const Eigen::VectorXi& column_exponents) {
   typename Rows::Reader read = x.read;
-  m_exponent = 0;
-  const Scalar largest = x.largest >= 0 ? x.largest : measure_largest(x);
-  const bool rescaled = largest > 0 && !squares_are_safe(largest, x.rows);
+  const bool rescaled = column_exponents.size() > 0;
   if (rescaled) {
-    // Entry by entry: 2^(−exponent) itself is not representable when the largest entry is subnormal.
-    const int exponent = m_exponent = std::ilogb(largest);
-    read = [this, &x, exponent](Eigen::Index first, Eigen::Index count) {
-      m_scaled = x.read(first, count).unaryExpr([exponent](Scalar value) { return std::ldexp(value, -exponent); });
+    // Entry by entry: 2^exponent itself is not representable when a column's largest entry is subnormal.
+    read = [this, &x, &column_exponents](Eigen::Index first, Eigen::Index count) {
+      m_scaled = x.read(first, count);
+      for (Eigen::Index j = 0; j < x.cols; ++j) {
+        const int exponent = column_exponents(j);
+        m_scaled.col(j) = m_scaled.col(j).unaryExpr([exponent](Scalar value) { return std::ldexp(value, exponent); });
+      }
       return typename Rows::Block(m_scaled.data(), count, x.cols, Eigen::OuterStride<>(count));
     };
   }
-  if (keep_q || largest == 0 || !try_cholesky_qr(x, read)) {
+  if (keep_q || !try_cholesky_qr(x, read)) {
     if (x.held && !rescaled) {
       m_householder.compute(*x.held);
     } else {
