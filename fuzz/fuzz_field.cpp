@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "fuzz_support.hpp"
 
@@ -47,19 +48,29 @@ void check_spectrum(const Vector& sigma) {
   if (stats.size() > 0 && stats.rank_at(0.9) > stats.size()) attnspec_fuzz::finding("k@0.9 beyond the spectrum");
 }
 
-void check_stability(const attnspec::StabilityAtRank& at) {
-  // Values that are computed in double from a head the field accepted: the certificate holds up to rounding.
-  constexpr double rounding = 1e-9;
+// `rounding`: how far a measured TV may exceed its certificate. The certificate bounds the change in exact
+// arithmetic; the measured pass forms s·Q·Kᵀ and U_k·Σ_k·V_kᵀ in floating point, each logit off by up to about
+// (d + 2)·ε·s·‖q_i‖·‖k_j‖, and a shift of δ in every logit of a row moves its TV by at most δ/2.
+void check_stability(const attnspec::StabilityAtRank& at, double rounding) {
   const double certified[] = {at.certified_max_tv, at.certified_mean_tv, at.a_priori_max_tv, at.a_priori_mean_tv};
   for (const double tv : certified) {
     if (!(tv >= 0 && tv <= 1)) attnspec_fuzz::finding("a total variation outside [0, 1]");
   }
   if (!(at.certified_max_kl >= 0)) attnspec_fuzz::finding("a negative or NaN certified KL");
   if (!at.measured) return;
-  if (!(at.measured_max_tv >= 0 && at.measured_max_tv <= 1 && at.measured_mean_tv <= at.measured_max_tv + rounding)) {
+  if (!(at.measured_max_tv >= 0 && at.measured_max_tv <= 1 && at.measured_mean_tv <= at.measured_max_tv + 1e-12)) {
     attnspec_fuzz::finding("a measured total variation outside [0, 1] or a mean above the max");
   }
   if (at.measured_max_tv > at.certified_max_tv + rounding) attnspec_fuzz::finding("measured TV above its certificate");
+}
+
+template <typename Scalar>
+double logit_rounding(const attnspec::LogitEnergyField<Scalar>& field) {
+  const Eigen::MatrixXd q = field.queries().template cast<double>(), k = field.keys().template cast<double>();
+  const double largest_logit = field.scale() * q.rowwise().norm().maxCoeff() * k.rowwise().norm().maxCoeff();
+  const double sigma1 = field.singular_values().size() ? double(field.singular_values()(0)) : 0.0;
+  const double epsilon = std::numeric_limits<Scalar>::epsilon();
+  return 1e-12 + 4 * double(q.cols() + 2) * epsilon * (largest_logit + sigma1);
 }
 
 template <typename Scalar>
@@ -75,7 +86,8 @@ void run_softmax_stability(const Eigen::MatrixXd& q, const Eigen::MatrixXd& k, c
   attnspec_fuzz::expect_success_or_attnspec_error([&] {
     const attnspec::SoftmaxStabilityBound<Scalar> bound(q, k, options);
     check_spectrum(bound.field().singular_values());
-    for (const attnspec::StabilityAtRank& at : bound.ranks()) check_stability(at);
+    const double rounding = logit_rounding(bound.field());
+    for (const attnspec::StabilityAtRank& at : bound.ranks()) check_stability(at, rounding);
   });
   attnspec_fuzz::expect_success_or_attnspec_error([&] {
     attnspec::CausalFieldOptions causal;
