@@ -76,7 +76,6 @@ ColumnScaling balance_columns(const Largest& a, Eigen::Index a_rows, const Large
       // The column's share of the distance below the largest contribution, split between the two factors.
       const int below = power(a(j)) + power(b(j)) - top;  // <= 0
       const int half = -((1 - below) / 2);                // ⌊below / 2⌋
-
       scaling.a(j) += half;
       scaling.b(j) += below - half;
     }
