@@ -39,7 +39,9 @@ VectorXd r_singular_values(const MatrixXd& x, FactorRoute* route = nullptr) {
   // The kernel's column scaling of x against itself: R of x is R of the scaled x with column j times 2^−a(j).
   const auto largest = attnspec::detail::column_largest(attnspec::detail::FactorRows<Scalar>::of(converted));
   const attnspec::detail::ColumnScaling scaling =
-      attnspec::detail::balance_columns<Scalar>(largest, x.rows(), largest, x.rows());
+      attnspec::detail::columns_in_range<Scalar>(largest, x.rows(), largest, x.rows())
+          ? attnspec::detail::ColumnScaling{}
+          : attnspec::detail::balance_columns<Scalar>(largest, largest);
   MatrixXd r = factor.compute(converted, false, scaling.a).template cast<double>();
   for (Index j = 0; j < scaling.a.size(); ++j) {
     const int exponent = -scaling.a(j);

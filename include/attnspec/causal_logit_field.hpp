@@ -126,12 +126,13 @@ class CausalLogitEnergyField {
   using RowVector = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>;
 
   // Columns of Q times 2^a_j and of the centred K times 2^b_j with a_j + b_j = −exponent (column_scaling.hpp):
-  // F = 2^exponent·F' exactly for F' of the scaled factors, whose squares stay in range. Data in range is left as is.
+  // F = 2^exponent·F' exactly, and F', whose largest column contribution is about 1, is what Lanczos works on:
+  // its vectors' squared norms stay in range whatever the data's (F's own entries may be 1e200). Powers of two
+  // change no digit, so data in range gets the same values as unscaled, to the last bit or two.
   void balance_columns() {
-    const Eigen::Index n = rows();
     const RowVector query_largest = m_queries.cwiseAbs().colwise().maxCoeff();
     const RowVector key_largest = m_keys.cwiseAbs().colwise().maxCoeff();
-    const detail::ColumnScaling scaling = detail::balance_columns<Scalar>(query_largest, n, key_largest, n);
+    const detail::ColumnScaling scaling = detail::balance_columns<Scalar>(query_largest, key_largest);
     m_exponent = scaling.exponent;
     for (Eigen::Index j = 0; j < scaling.a.size(); ++j) {
       const int a = scaling.a(j), b = scaling.b(j);

@@ -8,7 +8,8 @@
 // meets a nonzero partner, gives A'·B'ᵀ = 2^−P·A·Bᵀ exactly; choosing both to put the column's largest entry near
 // 2^((p_j − P)/2), where 2^p_j is the size of the column's contribution and 2^P the largest one, keeps every column
 // that matters in range. A column whose partner is zero contributes nothing and is only brought to a largest entry
-// in [1, 2). Data already in range (every real head) is left alone, so its results keep the same bits.
+// in [1, 2). The kernel scales only when some column needs it (columns_in_range), so data in range (every real
+// head) keeps the same bits.
 #pragma once
 
 #include <Eigen/Core>
@@ -48,16 +49,21 @@ bool squares_are_safe(Scalar largest, Eigen::Index rows) {
   return largest == 0 || (largest > lowest && largest < highest);
 }
 
-/// The scaling of A (a_rows rows, columns' largest |entries| `a`) and B against each other (header comment).
+/// Whether no column of A (a_rows rows, columns' largest |entries| `a`) or B needs scaling.
 template <typename Scalar, class Largest>
-ColumnScaling balance_columns(const Largest& a, Eigen::Index a_rows, const Largest& b, Eigen::Index b_rows) {
+bool columns_in_range(const Largest& a, Eigen::Index a_rows, const Largest& b, Eigen::Index b_rows) {
+  for (Eigen::Index j = 0; j < a.size(); ++j) {
+    if (!squares_are_safe<Scalar>(a(j), a_rows) || !squares_are_safe<Scalar>(b(j), b_rows)) return false;
+  }
+  return true;
+}
+
+/// The scaling of A and B (columns' largest |entries| `a` and `b`) against each other (header comment): the
+/// largest column contribution of A'·B'ᵀ lands in [1, 4).
+template <typename Scalar, class Largest>
+ColumnScaling balance_columns(const Largest& a, const Largest& b) {
   ColumnScaling scaling;
   const Eigen::Index d = a.size();
-  bool in_range = true;
-  for (Eigen::Index j = 0; j < d; ++j) {
-    in_range = in_range && squares_are_safe<Scalar>(a(j), a_rows) && squares_are_safe<Scalar>(b(j), b_rows);
-  }
-  if (in_range) return scaling;
   auto power = [](Scalar largest) { return largest > 0 ? std::ilogb(largest) : 0; };
   bool any_contribution = false;
   int top = std::numeric_limits<int>::min();

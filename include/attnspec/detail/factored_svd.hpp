@@ -216,7 +216,11 @@ FactoredSvd<Scalar>& FactoredSvd<Scalar>::compute(const Rows& a, const Rows& b, 
       work.b.triangular.release_whole_factor();
     }
   } release{*work};
-  ColumnScaling scaling = balance_columns<Scalar>(column_largest(a), a.rows, column_largest(b), b.rows);
+  const typename Rows::RowVector a_largest = column_largest(a), b_largest = column_largest(b);
+  ColumnScaling scaling;
+  if (!columns_in_range<Scalar>(a_largest, a.rows, b_largest, b.rows)) {
+    scaling = balance_columns<Scalar>(a_largest, b_largest);
+  }
   work->a.column_exponents.swap(scaling.a);
   work->b.column_exponents.swap(scaling.b);
   const int exponent = scaling.exponent;
