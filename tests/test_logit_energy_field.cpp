@@ -300,7 +300,7 @@ TEMPLATE_TEST_CASE("keys near half the largest value centre without overflow on 
   // what they hold). Here one difference is 0.9·max and the mean 0.13·max. The oracle scales K down by an exact
   // power of two, centres and scales back.
   const double top = 0.45 * double(std::numeric_limits<TestType>::max());
-  const int shift = std::numeric_limits<TestType>::max_exponent - 4;
+  constexpr int shift = std::numeric_limits<TestType>::max_exponent - 4;
   std::mt19937_64 rng(71);
   const MatrixXd q = gaussian(6, 3, rng);
   MatrixXd k = gaussian(7, 3, rng);
@@ -308,7 +308,7 @@ TEMPLATE_TEST_CASE("keys near half the largest value centre without overflow on 
   k(0, 0) = -top;
   k(1, 0) = top;
   k.col(1) *= 0.05 * top;
-  const MatrixXd small_keys = k.unaryExpr([shift](double x) { return std::ldexp(x, -shift); });
+  const MatrixXd small_keys = k.unaryExpr([](double x) { return std::ldexp(x, -shift); });
   FieldOptions options;
   options.scale = 1e-3;
   const VectorXd expected =
