@@ -1,10 +1,7 @@
 // attnspec's float and double instantiations, compiled once for every translation unit that defines
 // ATTNSPEC_EXTERN_TEMPLATES (include/attnspec/extern_templates.hpp).
-#ifndef ATTNSPEC_EXTERN_TEMPLATES
-#define ATTNSPEC_EXTERN_TEMPLATES
-#endif
 #define ATTNSPEC_DEFINING_INSTANTIATIONS
-#include <attnspec/attnspec.hpp>
+#include <attnspec/extern_templates.hpp>
 
-ATTNSPEC_INSTANTIATIONS(, float)
-ATTNSPEC_INSTANTIATIONS(, double)
+ATTNSPEC_INSTANTIATIONS(float)
+ATTNSPEC_INSTANTIATIONS(double)

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <sstream>
+#include <type_traits>
 #include <vector>
 
 #include "test_support.hpp"
@@ -271,6 +272,23 @@ TEMPLATE_TEST_CASE("two threads give the same bits as one", "[routes][field]", f
     broken(2100, 5) = std::numeric_limits<double>::infinity();
     require_invalid_argument([&] { LogitEnergyField<Scalar>(broken, k, two); }, {"Q(2100, 5) = inf"});
   }
+  // With vectors the kernel holds copies it measures itself, each factor on its own thread; columns spread
+  // beyond the squares' range make it scale them as well.
+  FieldOptions one_with_vectors, two_with_vectors;
+  one_with_vectors.compute_vectors = two_with_vectors.compute_vectors = true;
+  two_with_vectors.threads = 2;
+  const auto same_bits_with_vectors = [&](const MatrixXd& queries, const MatrixXd& keys) {
+    const LogitEnergyField<Scalar> serial(queries, keys, one_with_vectors), parallel(queries, keys, two_with_vectors);
+    CHECK(serial.singular_values() == parallel.singular_values());
+    CHECK(serial.left_singular_vectors() == parallel.left_singular_vectors());
+    CHECK(serial.right_singular_vectors() == parallel.right_singular_vectors());
+  };
+  same_bits_with_vectors(q, k);
+  const double spread = std::ldexp(1.0, std::is_same_v<Scalar, float> ? 70 : 600);
+  MatrixXd q_spread = q, k_spread = k;
+  q_spread.col(3) *= spread;
+  k_spread.col(3) /= spread;
+  same_bits_with_vectors(q_spread, k_spread);
 }
 
 TEST_CASE("the Gram route: leading values to double precision, the tail to its documented error", "[routes][gram]") {

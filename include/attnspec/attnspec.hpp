@@ -4,7 +4,6 @@
 #include "algorithms.hpp"
 #include "causal_logit_field.hpp"
 #include "errors.hpp"
-#include "extern_templates.hpp"
 #include "head_slicing.hpp"
 #include "host_tensor.hpp"
 #include "interaction_matrix.hpp"

@@ -14,6 +14,7 @@
 
 #include "detail/checks.hpp"
 #include "detail/column_scaling.hpp"
+#include "detail/extern_instantiation.hpp"
 
 namespace attnspec {
 
@@ -317,3 +318,5 @@ class CausalLogitEnergyField {
 };
 
 }  // namespace attnspec
+
+ATTNSPEC_EXTERN_FLOAT_AND_DOUBLE(attnspec::CausalLogitEnergyField)

@@ -1,10 +1,9 @@
-// attnspec: with ATTNSPEC_EXTERN_TEMPLATES defined, the float and double instantiations of attnspec's classes are
-// declared here and compiled once, in src/instantiations.cpp (the CMake target attnspec::instantiations, or that
-// file added to any one target of a project), instead of in every translation unit that uses them. Without the
-// macro nothing changes: the library stays header-only.
+// attnspec: with ATTNSPEC_EXTERN_TEMPLATES defined, the float and double instantiations of attnspec's class
+// templates are declared extern by their own headers (detail/extern_instantiation.hpp) and compiled once, in
+// src/instantiations.cpp (the CMake target attnspec::instantiations, or that file added to any one target of a
+// project), instead of in every translation unit that uses them. Without the macro nothing changes: the library
+// stays header-only.
 #pragma once
-
-#ifdef ATTNSPEC_EXTERN_TEMPLATES
 
 #include "causal_logit_field.hpp"
 #include "interaction_matrix.hpp"
@@ -12,19 +11,12 @@
 #include "softmax_stability.hpp"
 #include "spectrum_stats.hpp"
 
-// The list src/instantiations.cpp expands with ATTNSPEC_INSTANTIATE = nothing; here, with `extern`.
-#define ATTNSPEC_INSTANTIATIONS(prefix, Scalar)                     \
-  prefix template class attnspec::detail::TriangularFactor<Scalar>; \
-  prefix template class attnspec::detail::FactoredSvd<Scalar>;      \
-  prefix template class attnspec::LogitEnergyField<Scalar>;         \
-  prefix template class attnspec::InteractionMatrix<Scalar>;        \
-  prefix template class attnspec::CausalLogitEnergyField<Scalar>;   \
-  prefix template class attnspec::SoftmaxStabilityBound<Scalar>;    \
-  prefix template class attnspec::SpectrumStats<Scalar>;
-
-#ifndef ATTNSPEC_DEFINING_INSTANTIATIONS
-ATTNSPEC_INSTANTIATIONS(extern, float)
-ATTNSPEC_INSTANTIATIONS(extern, double)
-#endif
-
-#endif
+// What src/instantiations.cpp defines: every class template whose header ends in ATTNSPEC_EXTERN_FLOAT_AND_DOUBLE.
+#define ATTNSPEC_INSTANTIATIONS(Scalar)                      \
+  template class attnspec::detail::TriangularFactor<Scalar>; \
+  template class attnspec::detail::FactoredSvd<Scalar>;      \
+  template class attnspec::LogitEnergyField<Scalar>;         \
+  template class attnspec::InteractionMatrix<Scalar>;        \
+  template class attnspec::CausalLogitEnergyField<Scalar>;   \
+  template class attnspec::SoftmaxStabilityBound<Scalar>;    \
+  template class attnspec::SpectrumStats<Scalar>;

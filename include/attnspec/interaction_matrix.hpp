@@ -8,6 +8,7 @@
 #include <string>
 
 #include "detail/checks.hpp"
+#include "detail/extern_instantiation.hpp"
 #include "detail/factored_svd.hpp"
 #include "detail/thread_workspace.hpp"
 
@@ -190,3 +191,5 @@ class InteractionMatrix {
 };
 
 }  // namespace attnspec
+
+ATTNSPEC_EXTERN_FLOAT_AND_DOUBLE(attnspec::InteractionMatrix)

@@ -10,6 +10,7 @@
 
 #include "algorithms.hpp"
 #include "detail/checks.hpp"
+#include "detail/extern_instantiation.hpp"
 #include "detail/factor_rows.hpp"
 #include "detail/factored_svd.hpp"
 #include "detail/thread_workspace.hpp"
@@ -383,3 +384,5 @@ class LogitEnergyField {
 };
 
 }  // namespace attnspec
+
+ATTNSPEC_EXTERN_FLOAT_AND_DOUBLE(attnspec::LogitEnergyField)

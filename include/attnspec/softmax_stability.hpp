@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "detail/checks.hpp"
+#include "detail/extern_instantiation.hpp"
 #include "detail/stability_pass.hpp"
 #include "logit_energy_field.hpp"
 #include "softmax_lemmas.hpp"
@@ -588,3 +589,5 @@ class SoftmaxStabilityBound {
 };
 
 }  // namespace attnspec
+
+ATTNSPEC_EXTERN_FLOAT_AND_DOUBLE(attnspec::SoftmaxStabilityBound)

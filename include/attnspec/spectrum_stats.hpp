@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "detail/checks.hpp"
+#include "detail/extern_instantiation.hpp"
 
 namespace attnspec {
 
@@ -142,3 +143,5 @@ SpectrumGap spectrum_gap(const SpectrumStats<ScalarWide>& wide, const SpectrumSt
 }
 
 }  // namespace attnspec
+
+ATTNSPEC_EXTERN_FLOAT_AND_DOUBLE(attnspec::SpectrumStats)

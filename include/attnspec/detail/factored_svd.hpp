@@ -24,6 +24,7 @@
 #include "bidiagonal_values.hpp"
 #include "checks.hpp"
 #include "column_scaling.hpp"
+#include "extern_instantiation.hpp"
 #include "factor_rows.hpp"
 #include "gram_accumulator.hpp"
 #include "parallel_for.hpp"
@@ -77,8 +78,9 @@ class FactoredSvd {
   // Workspace of one factor.
   struct FactorWork {
     TriangularFactor<Scalar> triangular;
-    Eigen::VectorXi column_exponents;  // the factor's column scaling (column_scaling.hpp); empty: none
-    Eigen::MatrixXd gram, block;       // the Gram route's
+    typename Rows::RowVector column_largest;  // each column's largest |entry|, as measured for the scaling
+    Eigen::VectorXi column_exponents;         // the factor's column scaling (column_scaling.hpp); empty: none
+    Eigen::MatrixXd gram, block;              // the Gram route's
     GramAccumulator<double> accumulator;
     Eigen::LLT<Eigen::MatrixXd, Eigen::Lower> cholesky;
   };
@@ -216,7 +218,13 @@ FactoredSvd<Scalar>& FactoredSvd<Scalar>::compute(const Rows& a, const Rows& b, 
       work.b.triangular.release_whole_factor();
     }
   } release{*work};
-  const typename Rows::RowVector a_largest = column_largest(a), b_largest = column_largest(b);
+  // A factor the caller did not measure (a held copy) is read here, each on its own thread like the reductions.
+  const bool unmeasured = a.column_largest.size() != a.cols || b.column_largest.size() != b.cols;
+  for_both(
+      *work, unmeasured ? threads : 1,
+      [](FactorWork& factor, const Rows& x) { factor.column_largest = column_largest(x); }, a, b);
+  const auto& a_largest = work->a.column_largest;
+  const auto& b_largest = work->b.column_largest;
   ColumnScaling scaling;
   if (!columns_in_range<Scalar>(a_largest, a.rows, b_largest, b.rows)) {
     scaling = balance_columns<Scalar>(a_largest, b_largest);
@@ -319,3 +327,5 @@ Eigen::VectorXd FactoredSvd<Scalar>::core_singular_values(Eigen::MatrixXd& core,
 }
 
 }  // namespace attnspec::detail
+
+ATTNSPEC_EXTERN_FLOAT_AND_DOUBLE(attnspec::detail::FactoredSvd)

@@ -27,6 +27,7 @@
 
 #include "../algorithms.hpp"
 #include "checks.hpp"
+#include "extern_instantiation.hpp"
 #include "factor_rows.hpp"
 #include "gram_accumulator.hpp"
 
@@ -170,3 +171,5 @@ const typename TriangularFactor<Scalar>::Matrix& TriangularFactor<Scalar>::compu
 }
 
 }  // namespace attnspec::detail
+
+ATTNSPEC_EXTERN_FLOAT_AND_DOUBLE(attnspec::detail::TriangularFactor)
