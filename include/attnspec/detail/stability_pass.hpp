@@ -228,9 +228,11 @@ inline void measure_block(const StabilityPassInput& in, Eigen::Index first, Eige
       q_row /= total;
       auto log_q_row = log_q.head(seen);
       log_q_row = s - (top + std::log(total));
-      const double tv = 0.5 * (p_row - q_row).abs().sum();
-      const double kl_forward = (p_row * (log_p_row - log_q_row)).sum();
-      const double kl_reverse = (q_row * (log_q_row - log_p_row)).sum();
+      // TV <= 1 and KL >= 0 exactly; two rows that each sum to one only within a few roundings could step past
+      // either bound (fuzz_field: a TV of 1 + 2.2e-16 between two attentions on different keys).
+      const double tv = std::min(1.0, 0.5 * (p_row - q_row).abs().sum());
+      const double kl_forward = std::max(0.0, (p_row * (log_p_row - log_q_row)).sum());
+      const double kl_reverse = std::max(0.0, (q_row * (log_q_row - log_p_row)).sum());
 
       out.measured_max_tv(slot) = std::max(out.measured_max_tv(slot), tv);
       out.measured_sum_tv(slot) += tv;
