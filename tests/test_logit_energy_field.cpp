@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 #include "test_support.hpp"
@@ -430,6 +431,55 @@ TEMPLATE_TEST_CASE("keep_factors = false reads Q and K in place, block by block,
   const Field with_vectors(q.topRows(30), k.topRows(40), vectors);
   CHECK(with_vectors.queries() == q.topRows(30).cast<TestType>());
   CHECK(with_vectors.dense().rows() == 30);
+}
+
+TEMPLATE_TEST_CASE("Q and K moved in are kept themselves, with the bits of copies", "[field]", float, double) {
+  std::mt19937_64 rng(67);
+  using Field = LogitEnergyField<TestType>;
+  using Matrix = MatrixX<TestType>;
+  // Two 1,024-row blocks of keys sharing a large offset, centred in place block by block; n != m.
+  const Matrix q = low_rank_plus_noise(1500, 16, 4, 0.1, rng).cast<TestType>();
+  const Matrix k = (low_rank_plus_noise(2100, 16, 4, 0.1, rng).array() + 50).matrix().cast<TestType>();
+  FieldOptions vectors, kept, values_only, raw, dropped, gram;
+  vectors.compute_vectors = true;
+  kept.keep_factors = raw.keep_factors = gram.keep_factors = true;
+  raw.center_rows = false;
+  dropped = vectors;
+  dropped.drop_leading_keys = 7;  // the keys are copied: the kept ones start 7 rows in
+  gram.algorithm = attnspec::FieldAlgorithm::gram;
+  for (const FieldOptions& options : {vectors, kept, values_only, raw, dropped, gram}) {
+    INFO("vectors " << options.compute_vectors << ", kept " << options.keep_factors << ", centred "
+                    << options.center_rows << ", dropped " << options.drop_leading_keys);
+    const Field copied(q, k, options);
+    Matrix q_moved = q, k_moved = k;
+    const TestType* q_storage = q_moved.data();
+    const TestType* k_storage = k_moved.data();
+    const Field moved(std::move(q_moved), std::move(k_moved), options);
+    CHECK(q_moved.size() == 0);
+    CHECK(k_moved.size() == 0);
+    CHECK(moved.singular_values() == copied.singular_values());
+    CHECK(moved.rows() == copied.rows());
+    CHECK(moved.cols() == copied.cols());
+    CHECK(moved.head_dim() == copied.head_dim());
+    CHECK(moved.scale() == copied.scale());
+    CHECK(moved.query_route() == copied.query_route());
+    CHECK(moved.key_route() == copied.key_route());
+    if (options.keep_factors || options.compute_vectors) {
+      CHECK(moved.queries() == copied.queries());
+      CHECK(moved.keys() == copied.keys());
+      CHECK(moved.queries().data() == q_storage);
+      CHECK((moved.keys().data() == k_storage) == (options.drop_leading_keys == 0));
+    }
+    if (options.compute_vectors) {
+      CHECK(moved.left_singular_vectors() == copied.left_singular_vectors());
+      CHECK(moved.right_singular_vectors() == copied.right_singular_vectors());
+    }
+  }
+  // Matrices of another precision, moved or not, are converted as any expression is.
+  using Other = std::conditional_t<std::is_same_v<TestType, float>, double, float>;
+  const MatrixX<Other> q_other = q.template cast<Other>(), k_other = k.template cast<Other>();
+  const Field converted{MatrixX<Other>(q_other), MatrixX<Other>(k_other)};
+  CHECK(converted.singular_values() == Field(q_other, k_other).singular_values());
 }
 
 TEST_CASE("float data are checked, centred and summed in double as they are read", "[field][float]") {

@@ -632,3 +632,28 @@ TEST_CASE("a pass split into shares completes to the bits of one process", "[sta
   options.keep_row_values = true;
   require_invalid_argument([&] { SoftmaxStabilityBound<double>(q, k, options); }, {"keep_row_values"});
 }
+
+TEMPLATE_TEST_CASE("Q and K moved into the bound become its field's own, with the bits of copies", "[stability]", float,
+                   double) {
+  std::mt19937_64 rng(2029);
+  using Matrix = MatrixX<TestType>;
+  const Matrix q = gaussian(90, 10, rng).cast<TestType>();
+  const Matrix k = (gaussian(90, 10, rng).array() + 3).matrix().cast<TestType>();  // centred in place
+  StabilityOptions options;
+  options.causal = true;
+  options.block_rows = 16;
+  const SoftmaxStabilityBound<TestType> copied(q, k, options);
+  Matrix q_moved = q, k_moved = k;
+  const TestType* q_storage = q_moved.data();
+  const TestType* k_storage = k_moved.data();
+  const SoftmaxStabilityBound<TestType> moved(std::move(q_moved), std::move(k_moved), options);
+  CHECK(q_moved.size() == 0);
+  CHECK(k_moved.size() == 0);
+  CHECK(moved.field().queries().data() == q_storage);
+  CHECK(moved.field().keys().data() == k_storage);
+  CHECK(moved.field().keys() == copied.field().keys());
+  CHECK(moved.key_leverage() == copied.key_leverage());
+  const std::vector<double> expected = every_value(copied.ranks()), got = every_value(moved.ranks());
+  REQUIRE(got.size() == expected.size());
+  CHECK(std::memcmp(got.data(), expected.data(), got.size() * sizeof(double)) == 0);
+}

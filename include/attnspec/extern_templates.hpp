@@ -8,10 +8,12 @@
 #include "causal_logit_field.hpp"
 #include "interaction_matrix.hpp"
 #include "logit_energy_field.hpp"
+#include "pipeline.hpp"
 #include "softmax_stability.hpp"
 #include "spectrum_stats.hpp"
 
-// What src/instantiations.cpp defines: every class template whose header ends in ATTNSPEC_EXTERN_FLOAT_AND_DOUBLE.
+// What src/instantiations.cpp defines: every class template whose header ends in ATTNSPEC_EXTERN_FLOAT_AND_DOUBLE,
+// and analyse_model.
 #define ATTNSPEC_INSTANTIATIONS(Scalar)                      \
   template class attnspec::detail::TriangularFactor<Scalar>; \
   template class attnspec::detail::FactoredSvd<Scalar>;      \
@@ -19,4 +21,5 @@
   template class attnspec::InteractionMatrix<Scalar>;        \
   template class attnspec::CausalLogitEnergyField<Scalar>;   \
   template class attnspec::SoftmaxStabilityBound<Scalar>;    \
-  template class attnspec::SpectrumStats<Scalar>;
+  template class attnspec::SpectrumStats<Scalar>;            \
+  ATTNSPEC_ANALYSE_MODEL_INSTANTIATION(Scalar);

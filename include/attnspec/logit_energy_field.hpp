@@ -7,6 +7,7 @@
 #include <limits>
 #include <optional>
 #include <type_traits>
+#include <utility>
 
 #include "algorithms.hpp"
 #include "detail/checks.hpp"
@@ -34,6 +35,13 @@ struct FieldOptions {
   unsigned threads = 1;
 };
 
+namespace detail {
+/// Selects the overloads that take over Q and K: both rvalues of exactly `Matrix` (a forwarding reference deduces
+/// a plain type only for rvalues). An lvalue, an expression or another precision is read as given instead.
+template <class Queries, class Keys, class Matrix>
+using IfTakenOver = std::enable_if_t<std::is_same_v<Queries, Matrix> && std::is_same_v<Keys, Matrix>, int>;
+}  // namespace detail
+
 /// Spectrum of the n×m field of a head, computed from its n×d queries and m×d keys without forming n×m.
 /// Centring the rows subtracts the mean key, since E·(I − 11ᵀ/m) = s·Q·(K − 1·k̄ᵀ)ᵀ.
 template <typename Scalar = double>
@@ -51,78 +59,27 @@ class LogitEnergyField {
                    const FieldOptions& options = {}) {
     compute(queries, keys, options);
   }
+  /// Takes over Q and K, Matrix rvalues: see compute(Queries&&, Keys&&, const FieldOptions&).
+  template <class Queries, class Keys, detail::IfTakenOver<Queries, Keys, Matrix> = 0>
+  LogitEnergyField(Queries&& queries, Keys&& keys, const FieldOptions& options = {}) {
+    compute(std::move(queries), std::move(keys), options);
+  }
 
   /// (Re)computes the field for a new head. On error the object keeps the previous head's results.
   template <class DerivedQ, class DerivedK>
   LogitEnergyField& compute(const Eigen::MatrixBase<DerivedQ>& queries, const Eigen::MatrixBase<DerivedK>& keys,
                             const FieldOptions& options = {}) {
-    constexpr const char* function = "LogitEnergyField";
-    detail::require_nonempty(function, "Q", queries);
-    detail::require_nonempty(function, "K", keys);
-    if (queries.cols() != keys.cols()) {
-      detail::throw_invalid_argument(function, "Q (", detail::shape_of(queries), ") and K (", detail::shape_of(keys),
-                                     ") must have the same number of columns (the head dimension d)");
-    }
-    if (options.drop_leading_keys < 0 || options.drop_leading_keys >= keys.rows()) {
-      detail::throw_invalid_argument(function, "drop_leading_keys = ", options.drop_leading_keys,
-                                     " must leave at least one of the ", keys.rows(), " keys (K is ",
-                                     detail::shape_of(keys), ")");
-    }
-    const double scale = options.scale.value_or(1.0 / std::sqrt(static_cast<double>(queries.cols())));
-    detail::require_positive_finite(function, "scale", scale);
-    if (options.algorithm == FieldAlgorithm::gram && options.compute_vectors) {
-      detail::throw_invalid_argument(function,
-                                     "FieldAlgorithm::gram computes singular values only; "
-                                     "compute_vectors needs FieldAlgorithm::accurate");
-    }
-
-    // Float data take the Gram route on the accurate setting too: Gram matrices accumulated in double put σ_i
-    // within ~1e-8·‖Q‖·‖K_c‖ (√ε of double), no more than the rounding of the float data themselves, in half
-    // the time of CholeskyQR2 in float (docs/performance.md). Vectors still need the orthogonal factors.
-    const bool grams_in_double =
-        options.algorithm == FieldAlgorithm::gram || (std::is_same_v<Scalar, float> && !options.compute_vectors);
-    auto decompose = [&](const Rows& used_queries, const Rows& used_keys) {
-      if (grams_in_double) {
-        m_svd.compute_from_grams(used_queries, used_keys, scale, options.threads, function);
-      } else {
-        m_svd.compute(used_queries, used_keys, scale, options.compute_vectors, options.threads, function);
-      }
-    };
-    // The kernel publishes its results only on success, and the factors kept for queries(), keys() and dense() are
-    // replaced only after it, so a head that fails leaves the previous one.
-    const Eigen::Index dropped = options.drop_leading_keys;
-    const detail::ThreadWorkspace<Readers> readers;
-    FactorReader& query_reader = readers->queries;
-    FactorReader& key_reader = readers->keys;
-    // Float data summed in double never need rescaling: that route measures only the keys' mean up front and checks
-    // finiteness as the kernel reads, one pass over Q and K fewer.
-    const bool widened = grams_in_double && std::is_same_v<Scalar, float>;
-    query_reader.measure(queries, 0, "Q", false, widened);
-    key_reader.measure(keys, dropped, "K", options.center_rows, widened);
-    if (options.compute_vectors) {
-      // The vectors are lifted through Householder QRs of held factors: copies, swapped in on success.
-      Matrix used_queries, used_keys;
-      query_reader.copy(queries, used_queries);
-      key_reader.copy(keys, used_keys);
-      decompose(Rows::of(used_queries), Rows::of(used_keys));
-      m_queries.swap(used_queries);
-      m_keys.swap(used_keys);
-    } else {
-      // Values alone never need a factor whole: the kernel reads Q and K from the caller's memory, and the kept
-      // copies are written afterwards into the previous head's storage (a fresh copy per head page-faults: 13% of a
-      // float field's time at n = 4096, d = 128, native).
-      decompose(query_reader.rows(queries), key_reader.rows(keys));
-      if (options.keep_factors) {
-        query_reader.copy(queries, m_queries);
-        key_reader.copy(keys, m_keys);
-      } else {
-        m_queries.resize(0, 0);
-        m_keys.resize(0, 0);
-      }
-    }
-    m_shape = {queries.rows(), keys.rows() - dropped, queries.cols()};
-    m_options = options;
-    m_scale = scale;
+    return compute_from(queries, keys, nullptr, nullptr, options);
+  }
+  /// The same from Q and K given up by the caller (both Matrix rvalues: std::move(q), std::move(k)), so that a
+  /// head's factors exist once: when the field keeps them (keep_factors, compute_vectors) it keeps these matrices
+  /// themselves, the keys centred in place, instead of copies (keys with drop_leading_keys > 0 are still copied).
+  /// Both are left empty, whether kept or not.
+  template <class Queries, class Keys, detail::IfTakenOver<Queries, Keys, Matrix> = 0>
+  LogitEnergyField& compute(Queries&& queries, Keys&& keys, const FieldOptions& options = {}) {
+    compute_from(queries, keys, &queries, &keys, options);
+    queries.resize(0, 0);
+    keys.resize(0, 0);
     return *this;
   }
 
@@ -171,6 +128,83 @@ class LogitEnergyField {
 
  private:
   using Rows = detail::FactorRows<Scalar>;
+
+  // `own_queries` / `own_keys`, when given, are the matrices behind `queries` / `keys`, which the caller gave up.
+  template <class DerivedQ, class DerivedK>
+  LogitEnergyField& compute_from(const Eigen::MatrixBase<DerivedQ>& queries, const Eigen::MatrixBase<DerivedK>& keys,
+                                 Matrix* own_queries, Matrix* own_keys, const FieldOptions& options) {
+    constexpr const char* function = "LogitEnergyField";
+    detail::require_nonempty(function, "Q", queries);
+    detail::require_nonempty(function, "K", keys);
+    if (queries.cols() != keys.cols()) {
+      detail::throw_invalid_argument(function, "Q (", detail::shape_of(queries), ") and K (", detail::shape_of(keys),
+                                     ") must have the same number of columns (the head dimension d)");
+    }
+    if (options.drop_leading_keys < 0 || options.drop_leading_keys >= keys.rows()) {
+      detail::throw_invalid_argument(function, "drop_leading_keys = ", options.drop_leading_keys,
+                                     " must leave at least one of the ", keys.rows(), " keys (K is ",
+                                     detail::shape_of(keys), ")");
+    }
+    // Taken now: matrices taken over are empty once kept.
+    const Shape shape{queries.rows(), keys.rows() - options.drop_leading_keys, queries.cols()};
+    const double scale = options.scale.value_or(1.0 / std::sqrt(static_cast<double>(queries.cols())));
+    detail::require_positive_finite(function, "scale", scale);
+    if (options.algorithm == FieldAlgorithm::gram && options.compute_vectors) {
+      detail::throw_invalid_argument(function,
+                                     "FieldAlgorithm::gram computes singular values only; "
+                                     "compute_vectors needs FieldAlgorithm::accurate");
+    }
+
+    // Float data take the Gram route on the accurate setting too: Gram matrices accumulated in double put σ_i
+    // within ~1e-8·‖Q‖·‖K_c‖ (√ε of double), no more than the rounding of the float data themselves, in half
+    // the time of CholeskyQR2 in float (docs/performance.md). Vectors still need the orthogonal factors.
+    const bool grams_in_double =
+        options.algorithm == FieldAlgorithm::gram || (std::is_same_v<Scalar, float> && !options.compute_vectors);
+    auto decompose = [&](const Rows& used_queries, const Rows& used_keys) {
+      if (grams_in_double) {
+        m_svd.compute_from_grams(used_queries, used_keys, scale, options.threads, function);
+      } else {
+        m_svd.compute(used_queries, used_keys, scale, options.compute_vectors, options.threads, function);
+      }
+    };
+    // The kernel publishes its results only on success, and the factors kept for queries(), keys() and dense() are
+    // replaced only after it, so a head that fails leaves the previous one.
+    const Eigen::Index dropped = options.drop_leading_keys;
+    const detail::ThreadWorkspace<Readers> readers;
+    FactorReader& query_reader = readers->queries;
+    FactorReader& key_reader = readers->keys;
+    // Float data summed in double never need rescaling: that route measures only the keys' mean up front and checks
+    // finiteness as the kernel reads, one pass over Q and K fewer.
+    const bool widened = grams_in_double && std::is_same_v<Scalar, float>;
+    query_reader.measure(queries, 0, "Q", false, widened);
+    key_reader.measure(keys, dropped, "K", options.center_rows, widened);
+    if (options.compute_vectors) {
+      // The vectors are lifted through Householder QRs of held factors: copies (or the caller's matrices, taken
+      // over), swapped in on success.
+      Matrix used_queries, used_keys;
+      query_reader.keep(queries, own_queries, used_queries);
+      key_reader.keep(keys, own_keys, used_keys);
+      decompose(Rows::of(used_queries), Rows::of(used_keys));
+      m_queries.swap(used_queries);
+      m_keys.swap(used_keys);
+    } else {
+      // Values alone never need a factor whole: the kernel reads Q and K from the caller's memory, and the kept
+      // copies are written afterwards into the previous head's storage (a fresh copy per head page-faults: 13% of a
+      // float field's time at n = 4096, d = 128, native), unless the caller's matrices are taken over.
+      decompose(query_reader.rows(queries), key_reader.rows(keys));
+      if (options.keep_factors) {
+        query_reader.keep(queries, own_queries, m_queries);
+        key_reader.keep(keys, own_keys, m_keys);
+      } else {
+        m_queries.resize(0, 0);
+        m_keys.resize(0, 0);
+      }
+    }
+    m_shape = shape;
+    m_options = options;
+    m_scale = scale;
+    return *this;
+  }
 
   // A factor read from the caller's memory 1,024 rows at a time: one pass checks it for finite entries and
   // measures it (its largest entry and, for keys to be centred, the mean that centring subtracts); the kernel then
@@ -286,6 +320,15 @@ class LogitEnergyField {
         const Eigen::Index count = std::min(factor.block_rows, factor.rows - first);
         out.middleRows(first, count) = factor.read(first, count);
       }
+    }
+
+    // The same into `out`, but in `owned`'s storage when the caller gave x up (`owned` is x) and no leading rows
+    // are dropped: centred in place, block by block through the read buffer, instead of copied.
+    template <class Derived>
+    void keep(const Eigen::MatrixBase<Derived>& x, Matrix* owned, Matrix& out) {
+      if (owned == nullptr || m_first_row != 0) return copy(x, out);
+      if (m_centred) copy(x, *owned);
+      out.swap(*owned);
     }
 
    private:

@@ -15,9 +15,11 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "causal_logit_field.hpp"
+#include "detail/extern_instantiation.hpp"
 #include "detail/parallel_for.hpp"
 #include "head_slicing.hpp"
 #include "host_tensor.hpp"
@@ -223,7 +225,7 @@ CausalFieldSummary causal_field_summary(const HeadInput<Scalar>& input, bool sta
 }
 
 template <typename Scalar>
-HeadReport analyse_head(const HeadId& id, const HeadInput<Scalar>& input, const PipelineOptions& options) {
+HeadReport analyse_head(const HeadId& id, HeadInput<Scalar> input, const PipelineOptions& options) {
   HeadReport report;
   report.id = id;
   if (input.queries.size() == 0 && input.keys.size() == 0 && input.query_weight.size() == 0 &&
@@ -236,6 +238,7 @@ HeadReport analyse_head(const HeadId& id, const HeadInput<Scalar>& input, const 
     std::optional<SoftmaxStabilityBound<Scalar>> bound;
     LogitEnergyField<Scalar> plain_field;
     const LogitEnergyField<Scalar>* field = &plain_field;
+    if (options.causal_field) report.causal_field = causal_field_summary(input, stacked, options);
     if (options.stability) {
       StabilityOptions stability;
       stability.field = options.field;
@@ -243,7 +246,8 @@ HeadReport analyse_head(const HeadId& id, const HeadInput<Scalar>& input, const 
       stability.ranks_at_variance = {options.tau};
       stability.ranks = options.stability_ranks;
       stability.share = options.stability_share;
-      bound.emplace(input.queries, input.keys, stability);
+      // The bound's field takes the head's Q and K over (it keeps them for the pass): they exist once.
+      bound.emplace(std::move(input.queries), std::move(input.keys), stability);
       if (stability.share.count > 1) bound->complete_shares(options.exchange_stability(bound->share_totals()));
       report.causal = causal;
       field = &bound->field();
@@ -262,7 +266,6 @@ HeadReport analyse_head(const HeadId& id, const HeadInput<Scalar>& input, const 
     report.head_dim = field->head_dim();
     report.field_scale = field->scale();
     report.field = SpectrumSummary::of(SpectrumStats<Scalar>(field->singular_values()), options.tau);
-    if (options.causal_field) report.causal_field = causal_field_summary(input, stacked, options);
   }
   if (input.query_weight.size() > 0 || input.key_weight.size() > 0) {
     const InteractionMatrix<Scalar> interaction(input.query_weight, input.key_weight, input.preparation);
@@ -386,3 +389,11 @@ ModelReport analyse_model(const std::vector<HeadId>& heads, const typename detai
 }
 
 }  // namespace attnspec
+
+// analyse_model's explicit instantiation for one Scalar: defined by src/instantiations.cpp, declared extern below
+// (with ATTNSPEC_EXTERN_TEMPLATES), so a program's many units do not each compile the whole per-head analysis.
+#define ATTNSPEC_ANALYSE_MODEL_INSTANTIATION(Scalar)                                                                \
+  template attnspec::ModelReport attnspec::analyse_model<Scalar>(const std::vector<attnspec::HeadId>&,              \
+                                                                 const attnspec::detail::HeadLoader<Scalar>::type&, \
+                                                                 const attnspec::PipelineOptions&)
+ATTNSPEC_EXTERN_FLOAT_AND_DOUBLE_OF(ATTNSPEC_ANALYSE_MODEL_INSTANTIATION)

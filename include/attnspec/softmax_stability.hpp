@@ -11,6 +11,7 @@
 #include <numeric>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "detail/checks.hpp"
@@ -204,12 +205,14 @@ inline std::vector<StabilityAtRank> a_priori_bounds(const Eigen::VectorXd& sigma
 }
 
 /// μ(k) = √rows·max_{i, l>k} |vectors_il| for k = 0..r (suffix maxima of the column maxima; μ(r) = 0).
-inline Eigen::VectorXd coherence_by_rank(const Eigen::Ref<const Eigen::MatrixXd>& vectors) {
+template <class Derived>
+Eigen::VectorXd coherence_by_rank(const Eigen::MatrixBase<Derived>& vectors) {
   const Eigen::Index r = vectors.cols();
   Eigen::VectorXd coherence = Eigen::VectorXd::Zero(r + 1);
   const double root_rows = std::sqrt(static_cast<double>(vectors.rows()));
   for (Eigen::Index k = r - 1; k >= 0; --k) {
-    coherence(k) = std::max(coherence(k + 1), root_rows * vectors.col(k).cwiseAbs().maxCoeff());
+    const auto largest = static_cast<double>(vectors.col(k).cwiseAbs().maxCoeff());  // exact in double
+    coherence(k) = std::max(coherence(k + 1), root_rows * largest);
   }
   return coherence;
 }
@@ -250,12 +253,19 @@ struct StabilityOptions {
 template <typename Scalar = double>
 class SoftmaxStabilityBound {
  public:
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+
   SoftmaxStabilityBound() = default;
 
   template <class DerivedQ, class DerivedK>
   SoftmaxStabilityBound(const Eigen::MatrixBase<DerivedQ>& queries, const Eigen::MatrixBase<DerivedK>& keys,
                         const StabilityOptions& options = {}) {
     compute(queries, keys, options);
+  }
+  /// Takes over Q and K, Matrix rvalues: see compute(Queries&&, Keys&&, const StabilityOptions&).
+  template <class Queries, class Keys, detail::IfTakenOver<Queries, Keys, Matrix> = 0>
+  SoftmaxStabilityBound(Queries&& queries, Keys&& keys, const StabilityOptions& options = {}) {
+    compute(std::move(queries), std::move(keys), options);
   }
 
   /// With value vectors V (m×d_v, one row per key as passed), so output errors are bounded and measured too.
@@ -270,7 +280,17 @@ class SoftmaxStabilityBound {
   SoftmaxStabilityBound& compute(const Eigen::MatrixBase<DerivedQ>& queries, const Eigen::MatrixBase<DerivedK>& keys,
                                  const StabilityOptions& options = {}) {
     SoftmaxStabilityBound next;
-    next.compute_from(queries, keys, static_cast<const Eigen::MatrixXd*>(nullptr), options);
+    next.compute_from(queries, keys, nullptr, options);
+    *this = std::move(next);
+    return *this;
+  }
+  /// The same from Q and K given up by the caller (both Matrix rvalues): the field keeps these matrices
+  /// themselves, not copies (LogitEnergyField's compute of rvalues), so a head's Q and K exist once. Both are left
+  /// empty.
+  template <class Queries, class Keys, detail::IfTakenOver<Queries, Keys, Matrix> = 0>
+  SoftmaxStabilityBound& compute(Queries&& queries, Keys&& keys, const StabilityOptions& options = {}) {
+    SoftmaxStabilityBound next;
+    next.compute_from(std::move(queries), std::move(keys), nullptr, options);
     *this = std::move(next);
     return *this;
   }
@@ -380,9 +400,9 @@ class SoftmaxStabilityBound {
   const Eigen::MatrixXd& row_measured_tv() const { return m_pass.row_measured_tv; }
 
  private:
-  template <class DerivedQ, class DerivedK>
-  void compute_from(const Eigen::MatrixBase<DerivedQ>& queries, const Eigen::MatrixBase<DerivedK>& keys,
-                    const Eigen::MatrixXd* values, const StabilityOptions& options) {
+  // Q and K are Eigen expressions, or Matrix rvalues the field takes over.
+  template <class Queries, class Keys>
+  void compute_from(Queries&& queries, Keys&& keys, const Eigen::MatrixXd* values, const StabilityOptions& options) {
     constexpr const char* function = "SoftmaxStabilityBound";
     if (options.block_rows <= 0) {
       detail::throw_invalid_argument(function, "block_rows = ", options.block_rows, " must be positive");
@@ -408,17 +428,17 @@ class SoftmaxStabilityBound {
     FieldOptions field_options = options.field;
     field_options.compute_vectors = true;
     field_options.keep_factors = true;  // the pass reads the field's Q, K and vectors
-    m_field.compute(queries, keys, field_options);
+    m_field.compute(std::forward<Queries>(queries), std::forward<Keys>(keys), field_options);
     m_causal = options.causal;
 
     const Eigen::Index n = m_field.rows(), m = m_field.cols(), dropped = field_options.drop_leading_keys;
-    // In double these refer to the field's own Q, K and vectors (no copy); from float they hold converted copies.
-    const detail::DoubleMatrixRef q = m_field.queries().template cast<double>();
+    // In double these refer to the field's own K and V (no copy); from float they hold converted copies, which every
+    // block of the pass reads whole. Q and U are read a block at a time, converted block by block from float.
     const detail::DoubleMatrixRef k = m_field.keys().template cast<double>();
-    const detail::DoubleMatrixRef u = m_field.left_singular_vectors().template cast<double>();
+    compute_key_leverage(k);  // before V is converted: its QR's copy of K and V's copy are never held together
     const detail::DoubleMatrixRef v = m_field.right_singular_vectors().template cast<double>();
+    const detail::RowsInDouble q(m_field.queries()), u(m_field.left_singular_vectors());
     const Eigen::VectorXd sigma = m_field.singular_values().template cast<double>();
-    compute_key_leverage(k);
 
     // Query i sees the kept keys whose original index is <= i: a prefix of them.
     const bool causal = options.causal;
@@ -456,7 +476,8 @@ class SoftmaxStabilityBound {
     m_block_rows = options.block_rows;
     m_delocalisation_c = options.delocalisation_c;
     m_output_diameter = values ? std::optional<double>(full_diameter) : std::nullopt;
-    m_every_rank = a_priori_bounds(sigma, n, m, coherence_by_rank(u), coherence_by_rank(v));
+    m_every_rank =
+        a_priori_bounds(sigma, n, m, coherence_by_rank(m_field.left_singular_vectors()), coherence_by_rank(v));
     detail::StabilityPassInput pass{&q,
                                     &k,
                                     m_field.scale(),
@@ -554,14 +575,18 @@ class SoftmaxStabilityBound {
 
   void compute_key_leverage(const detail::DoubleMatrixRef& keys) {
     const Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(keys);
-    const Eigen::Index rank = qr.rank();
-    if (rank == 0) {  // keys that centre to zero span nothing (and Eigen's Q applied to no columns is undefined)
-      m_key_leverage.setZero(keys.rows());
-      m_key_coherence = 0;
-      return;
+    const Eigen::Index rank = qr.rank();  // 0 for keys that centre to zero: they span nothing
+    // The basis Q·[I; 0] 64 columns at a time: no m×rank matrix beside the QR's copy of K.
+    constexpr Eigen::Index kColumns = 64;
+    m_key_leverage.setZero(keys.rows());
+    Eigen::MatrixXd columns;
+    for (Eigen::Index first = 0; first < rank; first += kColumns) {
+      const Eigen::Index count = std::min(kColumns, rank - first);
+      columns.setZero(keys.rows(), count);
+      columns.middleRows(first, count).setIdentity();
+      columns.applyOnTheLeft(qr.householderQ());
+      m_key_leverage += columns.rowwise().squaredNorm();
     }
-    const Eigen::MatrixXd basis = qr.householderQ() * Eigen::MatrixXd::Identity(keys.rows(), rank);
-    m_key_leverage = basis.rowwise().squaredNorm();
     m_key_coherence = m_key_leverage.maxCoeff() * double(keys.rows()) / double(keys.cols());
   }
 

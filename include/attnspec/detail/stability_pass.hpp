@@ -89,12 +89,29 @@ struct StabilityPassResult : StabilityTotals {
 /// A double matrix the pass reads: the field's own storage when the field ran in double, a converted copy otherwise.
 using DoubleMatrixRef = Eigen::Ref<const Eigen::MatrixXd>;
 
-/// Inputs of the pass, all in double and with the kept keys only.
+/// A matrix the pass reads a block of rows at a time, in double: a float field's Q and U are converted block by
+/// block instead of whole, so the pass holds no double copy of them.
+class RowsInDouble {
+ public:
+  explicit RowsInDouble(const Eigen::MatrixXd& x) : m_double(&x) {}
+  explicit RowsInDouble(const Eigen::MatrixXf& x) : m_float(&x) {}
+  Eigen::Index rows() const { return m_double != nullptr ? m_double->rows() : m_float->rows(); }
+  Eigen::MatrixXd middle_rows(Eigen::Index first, Eigen::Index count) const {
+    if (m_double != nullptr) return m_double->middleRows(first, count);
+    return m_float->middleRows(first, count).cast<double>();
+  }
+
+ private:
+  const Eigen::MatrixXd* m_double = nullptr;
+  const Eigen::MatrixXf* m_float = nullptr;
+};
+
+/// Inputs of the pass, in double (or read in double) and with the kept keys only.
 struct StabilityPassInput {
-  const DoubleMatrixRef* queries;  // n×d
-  const DoubleMatrixRef* keys;     // m×d, as the field used them
+  const RowsInDouble* queries;  // n×d
+  const DoubleMatrixRef* keys;  // m×d, as the field used them
   double scale;
-  const DoubleMatrixRef* u;                                // n×r
+  const RowsInDouble* u;                                   // n×r
   const Eigen::VectorXd* sigma;                            // r
   const DoubleMatrixRef* v;                                // m×r
   const Eigen::MatrixXd* values;                           // m×d_v or nullptr
@@ -178,7 +195,7 @@ inline void measure_block(const StabilityPassInput& in, Eigen::Index first, Eige
   Eigen::Array<double, 1, Eigen::Dynamic> q(m), log_q(m);
   // The true field's rows, from Q and K rather than from the SVD, so "measured" means measured; then, in place,
   // the true attention's logarithm.
-  log_p.noalias() = in.scale * in.queries->middleRows(first, rows) * in.keys->transpose();
+  log_p.noalias() = in.scale * in.queries->middle_rows(first, rows) * in.keys->transpose();
   if (!all_finite(log_p)) {
     // The field itself scales only its singular values, so it takes any Q·Kᵀ whose scaled values fit; here the
     // products are formed before the scale multiplies them.
@@ -254,7 +271,7 @@ inline void measure_block(const StabilityPassInput& in, Eigen::Index first, Eige
 inline StabilityTotals run_stability_block(const StabilityPassInput& in, Eigen::Index first, Eigen::Index rows,
                                            StabilityPassResult& rows_out) {
   StabilityTotals out(static_cast<Eigen::Index>(in.ranks.size()));
-  const Eigen::MatrixXd weighted_u = in.u->middleRows(first, rows) * in.sigma->asDiagonal();
+  const Eigen::MatrixXd weighted_u = in.u->middle_rows(first, rows) * in.sigma->asDiagonal();
   certify_block(in, first, weighted_u, out, rows_out);
   if (!in.measured_slots.empty()) measure_block(in, first, rows, weighted_u, out, rows_out);
   return out;
