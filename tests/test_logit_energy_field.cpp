@@ -482,6 +482,34 @@ TEMPLATE_TEST_CASE("Q and K moved in are kept themselves, with the bits of copie
   CHECK(converted.singular_values() == Field(q_other, k_other).singular_values());
 }
 
+TEST_CASE("float keys that centre in double but not in float fail before anything is kept", "[field][float][errors]") {
+  // Differences from the first key of 3e38 each way: finite in float and summed in double, but one centred key is
+  // -4.2e38. The Gram route centres in double and would succeed; the kept float copy cannot hold the keys.
+  std::mt19937_64 rng(73);
+  const Eigen::MatrixXf q = gaussian(4, 2, rng).cast<float>(), k = gaussian(5, 2, rng).cast<float>();
+  FieldOptions keep;
+  keep.keep_factors = true;
+  LogitEnergyField<float> field(q, k, keep);
+  const Eigen::VectorXf first_values = field.singular_values();
+  Eigen::MatrixXf wide = gaussian(5, 2, rng).cast<float>();
+  wide.col(0) << 0.0f, 3e38f, -3e38f, 3e38f, 3e38f;
+  keep.scale = 1e-30;
+  require_invalid_argument([&] { field.compute(gaussian(7, 2, rng).cast<float>(), wide, keep); },
+                           {"centring K (5x2) overflows", "3.0000000054977558e+38"});
+  CHECK(field.singular_values() == first_values);  // the previous head, whole
+  CHECK(field.rows() == 4);
+  CHECK(field.queries() == q);
+  CHECK(field.keys().rows() == 5);
+  // Taken over for vectors, the keys are checked before they are centred in place: the message names them as given.
+  FieldOptions vectors = keep;
+  vectors.compute_vectors = true;
+  Eigen::MatrixXf q_moved = q, k_moved = wide;
+  require_invalid_argument([&] { field.compute(std::move(q_moved), std::move(k_moved), vectors); },
+                           {"centring K (5x2) overflows", "3.0000000054977558e+38"});
+  CHECK(k_moved == wide);
+  CHECK(field.singular_values() == first_values);
+}
+
 TEST_CASE("float data are checked, centred and summed in double as they are read", "[field][float]") {
   // The float field's default route reads Q and K widened to double, centring the keys there; the oracle is the
   // double field of the same (exactly representable) numbers, reduced by its own route.

@@ -74,7 +74,7 @@ class LogitEnergyField {
   /// The same from Q and K given up by the caller (both Matrix rvalues: std::move(q), std::move(k)), so that a
   /// head's factors exist once: when the field keeps them (keep_factors, compute_vectors) it keeps these matrices
   /// themselves, the keys centred in place, instead of copies (keys with drop_leading_keys > 0 are still copied).
-  /// Both are left empty, whether kept or not.
+  /// Both are left empty, whether kept or not (on error, unspecified).
   template <class Queries, class Keys, detail::IfTakenOver<Queries, Keys, Matrix> = 0>
   LogitEnergyField& compute(Queries&& queries, Keys&& keys, const FieldOptions& options = {}) {
     compute_from(queries, keys, &queries, &keys, options);
@@ -190,7 +190,10 @@ class LogitEnergyField {
     } else {
       // Values alone never need a factor whole: the kernel reads Q and K from the caller's memory, and the kept
       // copies are written afterwards into the previous head's storage (a fresh copy per head page-faults: 13% of a
-      // float field's time at n = 4096, d = 128, native), unless the caller's matrices are taken over.
+      // float field's time at n = 4096, d = 128, native), unless the caller's matrices are taken over. Widened keys
+      // are centred in double, where nothing overflows, and kept in Scalar, where a difference can: checked first,
+      // so a head whose keys cannot be kept publishes nothing.
+      if (options.keep_factors && widened && options.center_rows) key_reader.require_centrable(keys);
       decompose(query_reader.rows(queries), key_reader.rows(keys));
       if (options.keep_factors) {
         query_reader.keep(queries, own_queries, m_queries);
@@ -316,10 +319,9 @@ class LogitEnergyField {
     void copy(const Eigen::MatrixBase<Derived>& x, Matrix& out) {
       const Rows factor = rows(x);
       out.resize(factor.rows, factor.cols);
-      for (Eigen::Index first = 0; first < factor.rows; first += factor.block_rows) {
-        const Eigen::Index count = std::min(factor.block_rows, factor.rows - first);
+      for_each_block(factor, [&](Eigen::Index first, Eigen::Index count) {
         out.middleRows(first, count) = factor.read(first, count);
-      }
+      });
     }
 
     // The same into `out`, but in `owned`'s storage when the caller gave x up (`owned` is x) and no leading rows
@@ -327,12 +329,30 @@ class LogitEnergyField {
     template <class Derived>
     void keep(const Eigen::MatrixBase<Derived>& x, Matrix* owned, Matrix& out) {
       if (owned == nullptr || m_first_row != 0) return copy(x, out);
-      if (m_centred) copy(x, *owned);
+      if (m_centred) {
+        require_centrable(x);  // before any block is overwritten: an overflow names the caller's keys as given
+        copy(x, *owned);
+      }
       out.swap(*owned);
+    }
+
+    // Throws as a read of the factor in Scalar would, when a block does not centre within Scalar's range; writes
+    // nothing.
+    template <class Derived>
+    void require_centrable(const Eigen::MatrixBase<Derived>& x) {
+      const Rows factor = rows(x);
+      for_each_block(factor, [&](Eigen::Index first, Eigen::Index count) { factor.read(first, count); });
     }
 
    private:
     static constexpr Eigen::Index kRowsPerBlock = 1024;
+
+    template <class Visit>
+    static void for_each_block(const Rows& factor, Visit visit) {
+      for (Eigen::Index first = 0; first < factor.rows; first += factor.block_rows) {
+        visit(first, std::min(factor.block_rows, factor.rows - first));
+      }
+    }
 
     // The sum of a column in double. Float sums entries 32 apart, 32 such sums side by side (vertical vector adds;
     // each within a few float roundings of exact), then adds those in double: Eigen's sum of a column cast to double
