@@ -328,7 +328,8 @@ TEST_CASE("the residual's row extremes at every rank match dense residuals acros
     const auto sees = [&](Index row) { return visible[std::size_t(row)]; };
     std::vector<Index> every(std::size_t(c.r + 1));
     std::iota(every.begin(), every.end(), Index{0});
-    const auto got = residual_extremes(w, v, every, 0, sees);
+    const attnspec::detail::RowsInDouble v_rows(v);
+    const auto got = residual_extremes(w, v_rows, every, 0, sees);
     const auto expected = dense_extremes(w, v, every, visible);
     // Each entry is a sum of at most r products; two summation orders differ by about r·ε of the terms' size.
     const double tolerance = 1e-14 * double(c.r) * c.magnitude * 30;
@@ -349,16 +350,24 @@ TEST_CASE("the residual's row extremes at every rank match dense residuals acros
     // block, thread or process) the same bits as rows computed together.
     std::vector<Index> some;
     for (Index k = 0; k <= c.r; k += 2) some.push_back(k);
-    const auto subset = residual_extremes(w, v, some, 0, sees);
+    const auto subset = residual_extremes(w, v_rows, some, 0, sees);
     for (std::size_t slot = 0; slot < some.size(); ++slot) {
       CHECK(same_bits(subset.max.col(Index(slot)), got.max.col(some[slot])));
       CHECK(same_bits(subset.min.col(Index(slot)), got.min.col(some[slot])));
     }
     const Index split = c.n / 2;
     const MatrixXd tail_w = w.bottomRows(c.n - split);
-    const auto tail = residual_extremes(tail_w, v, every, split, sees);
+    const auto tail = residual_extremes(tail_w, v_rows, every, split, sees);
     CHECK(same_bits(tail.max, got.max.bottomRows(c.n - split)));
     CHECK(same_bits(tail.min, got.min.bottomRows(c.n - split)));
+    // A float field's vectors, converted 512 keys at a time, give the bits of the same vectors converted whole.
+    if (c.magnitude != 1.0) continue;  // float range
+    const Eigen::MatrixXf v_float = v.cast<float>();
+    const MatrixXd v_widened = v_float.cast<double>();
+    const auto from_float = residual_extremes(w, attnspec::detail::RowsInDouble(v_float), every, 0, sees);
+    const auto from_widened = residual_extremes(w, attnspec::detail::RowsInDouble(v_widened), every, 0, sees);
+    CHECK(same_bits(from_float.max, from_widened.max));
+    CHECK(same_bits(from_float.min, from_widened.min));
   }
 }
 

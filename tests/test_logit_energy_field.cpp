@@ -293,6 +293,41 @@ TEST_CASE("field errors name the function, the argument and the shapes", "[field
   require_invalid_argument([&] { (void)field.rank_k_rows(2, 8, 5); }, {"rank_k_rows", "[8, 13)", "10 rows"});
 }
 
+TEST_CASE("a float field names the first entry that is not finite, in any block, on either thread",
+          "[field][float][errors]") {
+  // Float factors are summed in double by widening them while they are packed, and checked only when the Gram
+  // matrix shows an entry that is not finite: the message must still name that entry.
+  std::mt19937_64 rng(43);
+  const Eigen::Index n = 2600, d = 12;  // three blocks of rows, the last one short
+  const MatrixXd q = gaussian(n, d, rng), k = gaussian(n, d, rng);
+  const double nan = std::nan(""), inf = std::numeric_limits<double>::infinity();
+  for (const auto& [row, column, value, text] :
+       {std::tuple{0, 0, nan, "nan"}, std::tuple{1500, 7, inf, "inf"}, std::tuple{2599, 11, -inf, "-inf"},
+        std::tuple{2048, 3, 1e300, "1e+300 overflows float"}}) {
+    for (const unsigned threads : {1u, 2u}) {
+      FieldOptions options;
+      options.threads = threads;
+      const std::string at = "(" + std::to_string(row) + ", " + std::to_string(column) + ")";
+      MatrixXd bad = q;
+      bad(row, column) = value;
+      const Eigen::MatrixXf bad_float = bad.cast<float>();
+      const Eigen::MatrixXf k_float = k.cast<float>();
+      for (const std::string& argument : {std::string("Q"), std::string("K")}) {
+        const bool queries = argument == "Q";
+        require_invalid_argument([&] { LogitEnergyField<float> f(queries ? bad : q, queries ? k : bad, options); },
+                                 {"LogitEnergyField", argument + at, text});
+        if (value == 1e300) continue;  // a float matrix cannot hold it
+        require_invalid_argument(
+            [&] {
+              LogitEnergyField<float> f(queries ? bad_float : Eigen::MatrixXf(q.cast<float>()),
+                                        queries ? k_float : bad_float, options);
+            },
+            {"LogitEnergyField", argument + at, text});
+      }
+    }
+  }
+}
+
 TEMPLATE_TEST_CASE("keys near half the largest value centre without overflow on every route", "[field]", float,
                    double) {
   // A fuzz_field finding: the bound on the centred keys that chooses their rescaling (the largest difference from

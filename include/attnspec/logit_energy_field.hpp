@@ -182,6 +182,8 @@ class LogitEnergyField {
       // The vectors are lifted through Householder QRs of held factors: copies (or the caller's matrices, taken
       // over), swapped in on success.
       Matrix used_queries, used_keys;
+      // Keys taken over are centred in place: checked first, so that an overflow leaves them as they were given.
+      if (own_keys != nullptr) key_reader.require_centrable(keys);
       query_reader.keep(queries, own_queries, used_queries);
       key_reader.keep(keys, own_keys, used_keys);
       decompose(Rows::of(used_queries), Rows::of(used_keys));
@@ -193,7 +195,7 @@ class LogitEnergyField {
       // float field's time at n = 4096, d = 128, native), unless the caller's matrices are taken over. Widened keys
       // are centred in double, where nothing overflows, and kept in Scalar, where a difference can: checked first,
       // so a head whose keys cannot be kept publishes nothing.
-      if (options.keep_factors && widened && options.center_rows) key_reader.require_centrable(keys);
+      if (options.keep_factors && widened) key_reader.require_centrable(keys);
       decompose(query_reader.rows(queries), key_reader.rows(keys));
       if (options.keep_factors) {
         query_reader.keep(queries, own_queries, m_queries);
@@ -270,9 +272,7 @@ class LogitEnergyField {
         }
         if (!m_mean.allFinite()) {
           // A key that is not finite (widened keys were not checked yet), or differences whose sum leaves the range.
-          for (Eigen::Index first = 0; first < m_rows; first += kRowsPerBlock) {
-            require_finite_rows(x, converted(x, first, std::min(kRowsPerBlock, m_rows - first), m_converted), first);
-          }
+          require_finite_rows(x);
           throw_centring_overflow(x);
         }
       }
@@ -296,19 +296,16 @@ class LogitEnergyField {
         return typename Rows::Block(centred.data(), count, x.cols(), Eigen::OuterStride<>(centred.outerStride()));
       };
       if (m_widened) {
-        // Conversion, the finiteness check, widening and centring in one pass over each block; centred in double,
-        // nothing overflows.
-        factor.read_wide = [this, &x](Eigen::Index first, Eigen::Index count) {
-          const typename Rows::Block block = converted(x, first, count, m_buffer);
-          require_finite_rows(x, block, first);
-          auto wide = buffer_rows(m_wide_block, count, x.cols());
-          if (m_centred) {
-            wide = (block.template cast<double>().rowwise() - m_pivot_wide).rowwise() - m_mean_wide;
-          } else {
-            wide = block.template cast<double>();
-          }
-          return typename Rows::WideBlock(wide.data(), count, x.cols(), Eigen::OuterStride<>(wide.outerStride()));
+        // The rows as given, widened and centred in double by the Gram route while it packs them (nothing
+        // overflows there); checked only if the Gram matrix shows an entry that is not finite.
+        factor.read_uncentred = [this, &x](Eigen::Index first, Eigen::Index count) {
+          return converted(x, first, count, m_buffer);
         };
+        if (m_centred) {
+          factor.pivot_wide = m_pivot_wide;
+          factor.mean_wide = m_mean_wide;
+        }
+        factor.require_finite = [this, &x] { require_finite_rows(x); };
       }
       return factor;
     }
@@ -319,20 +316,18 @@ class LogitEnergyField {
     void copy(const Eigen::MatrixBase<Derived>& x, Matrix& out) {
       const Rows factor = rows(x);
       out.resize(factor.rows, factor.cols);
-      for_each_block(factor, [&](Eigen::Index first, Eigen::Index count) {
-        out.middleRows(first, count) = factor.read(first, count);
-      });
+      for_each_block(
+          [&](Eigen::Index first, Eigen::Index count) { out.middleRows(first, count) = factor.read(first, count); });
     }
 
     // The same into `out`, but in `owned`'s storage when the caller gave x up (`owned` is x) and no leading rows
-    // are dropped: centred in place, block by block through the read buffer, instead of copied.
+    // are dropped: centred in place, block by block through the read buffer, instead of copied. Keys must be known
+    // to centre within Scalar's range first (require_centrable, or the kernel's own reads of them): a centring that
+    // failed halfway would leave the caller's matrix half centred.
     template <class Derived>
     void keep(const Eigen::MatrixBase<Derived>& x, Matrix* owned, Matrix& out) {
       if (owned == nullptr || m_first_row != 0) return copy(x, out);
-      if (m_centred) {
-        require_centrable(x);  // before any block is overwritten: an overflow names the caller's keys as given
-        copy(x, *owned);
-      }
+      if (m_centred) copy(x, *owned);
       out.swap(*owned);
     }
 
@@ -340,17 +335,19 @@ class LogitEnergyField {
     // nothing.
     template <class Derived>
     void require_centrable(const Eigen::MatrixBase<Derived>& x) {
+      if (!m_centred) return;
       const Rows factor = rows(x);
-      for_each_block(factor, [&](Eigen::Index first, Eigen::Index count) { factor.read(first, count); });
+      for_each_block([&](Eigen::Index first, Eigen::Index count) { factor.read(first, count); });
     }
 
    private:
     static constexpr Eigen::Index kRowsPerBlock = 1024;
 
+    // visit(first, count) for the blocks of rows the reader reads, in order.
     template <class Visit>
-    static void for_each_block(const Rows& factor, Visit visit) {
-      for (Eigen::Index first = 0; first < factor.rows; first += factor.block_rows) {
-        visit(first, std::min(factor.block_rows, factor.rows - first));
+    void for_each_block(Visit visit) const {
+      for (Eigen::Index first = 0; first < m_rows; first += kRowsPerBlock) {
+        visit(first, std::min(kRowsPerBlock, m_rows - first));
       }
     }
 
@@ -379,6 +376,14 @@ class LogitEnergyField {
       if (!detail::all_finite(block)) {
         detail::require_finite_after_cast("LogitEnergyField", m_argument, x, block, m_first_row + first);
       }
+    }
+
+    // The same for every row read.
+    template <class Derived>
+    void require_finite_rows(const Eigen::MatrixBase<Derived>& x) {
+      for_each_block([&](Eigen::Index first, Eigen::Index count) {
+        require_finite_rows(x, converted(x, first, count, m_converted), first);
+      });
     }
 
     // The top `count` rows of a buffer of kRowsPerBlock rows, allocated once: a shorter last block allocates nothing.
@@ -411,7 +416,6 @@ class LogitEnergyField {
     Vector m_difference;
     Eigen::RowVectorXd m_pivot_wide, m_mean_wide;
     Matrix m_converted, m_buffer, m_centred_block;
-    Eigen::MatrixXd m_wide_block;
   };
 
   // Differences of keys overflow only for entries within a factor of two of the largest finite value.

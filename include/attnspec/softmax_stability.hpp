@@ -432,12 +432,11 @@ class SoftmaxStabilityBound {
     m_causal = options.causal;
 
     const Eigen::Index n = m_field.rows(), m = m_field.cols(), dropped = field_options.drop_leading_keys;
-    // In double these refer to the field's own K and V (no copy); from float they hold converted copies, which every
-    // block of the pass reads whole. Q and U are read a block at a time, converted block by block from float.
-    const detail::DoubleMatrixRef k = m_field.keys().template cast<double>();
-    compute_key_leverage(k);  // before V is converted: its QR's copy of K and V's copy are never held together
-    const detail::DoubleMatrixRef v = m_field.right_singular_vectors().template cast<double>();
-    const detail::RowsInDouble q(m_field.queries()), u(m_field.left_singular_vectors());
+    // The pass reads the field's own Q, K and vectors: in double as they are, from float a block at a time, so it
+    // holds no double copy of them.
+    compute_key_leverage();
+    const detail::RowsInDouble q(m_field.queries()), k(m_field.keys());
+    const detail::RowsInDouble u(m_field.left_singular_vectors()), v(m_field.right_singular_vectors());
     const Eigen::VectorXd sigma = m_field.singular_values().template cast<double>();
 
     // Query i sees the kept keys whose original index is <= i: a prefix of them.
@@ -476,8 +475,8 @@ class SoftmaxStabilityBound {
     m_block_rows = options.block_rows;
     m_delocalisation_c = options.delocalisation_c;
     m_output_diameter = values ? std::optional<double>(full_diameter) : std::nullopt;
-    m_every_rank =
-        a_priori_bounds(sigma, n, m, coherence_by_rank(m_field.left_singular_vectors()), coherence_by_rank(v));
+    m_every_rank = a_priori_bounds(sigma, n, m, coherence_by_rank(m_field.left_singular_vectors()),
+                                   coherence_by_rank(m_field.right_singular_vectors()));
     detail::StabilityPassInput pass{&q,
                                     &k,
                                     m_field.scale(),
@@ -573,8 +572,11 @@ class SoftmaxStabilityBound {
     return merged;
   }
 
-  void compute_key_leverage(const detail::DoubleMatrixRef& keys) {
-    const Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(keys);
+  // The leverage of each kept key in the span of the keys, from a pivoted QR of them in double (a copy of K the
+  // size of a double K, released on return).
+  void compute_key_leverage() {
+    const auto& keys = m_field.keys();
+    const Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(keys.template cast<double>());
     const Eigen::Index rank = qr.rank();  // 0 for keys that centre to zero: they span nothing
     // The basis Q·[I; 0] 64 columns at a time: no m×rank matrix beside the QR's copy of K.
     constexpr Eigen::Index kColumns = 64;

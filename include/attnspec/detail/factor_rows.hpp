@@ -16,8 +16,6 @@ struct FactorRows {
   using Block = Eigen::Map<const Matrix, 0, Eigen::OuterStride<>>;
   /// Rows [first, first + count) of the factor, valid until the reader is called again.
   using Reader = std::function<Block(Eigen::Index first, Eigen::Index count)>;
-  using WideBlock = Eigen::Map<const Eigen::MatrixXd, 0, Eigen::OuterStride<>>;
-  using WideReader = std::function<WideBlock(Eigen::Index first, Eigen::Index count)>;
 
   using RowVector = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>;
 
@@ -28,9 +26,16 @@ struct FactorRows {
   RowVector column_largest;
   Eigen::Index block_rows = 1;  ///< rows per read: all of them for a held matrix
   Reader read;
-  /// Optional, for float factors: the same rows widened to double (and centred there), which the Gram route sums in
-  /// double. Unset, the kernel widens `read`'s blocks itself: one more pass over each block.
-  WideReader read_wide;
+  /// Optional, for float factors, whose Gram route sums in double: the rows before centring, read without a check,
+  /// and what centring subtracts from each column in double — the pivot, then the mean (both empty when the factor
+  /// is not centred). The route widens and centres them while packing them for the rank update. Unset, it widens
+  /// `read`'s rows as they are.
+  Reader read_uncentred;
+  Eigen::RowVectorXd pivot_wide, mean_wide;
+  /// Set with read_uncentred: throws naming the factor's first entry that is not finite. Called when the Gram
+  /// matrix's diagonal is not finite, which happens exactly when an entry is not (float entries squared and summed
+  /// in double cannot overflow).
+  std::function<void()> require_finite;
   const Matrix* held = nullptr;  ///< the factor itself, when it is held whole
 
   /// A matrix held whole, read as one block.

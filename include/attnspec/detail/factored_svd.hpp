@@ -80,7 +80,7 @@ class FactoredSvd {
     TriangularFactor<Scalar> triangular;
     typename Rows::RowVector column_largest;  // each column's largest |entry|, as measured for the scaling
     Eigen::VectorXi column_exponents;         // the factor's column scaling (column_scaling.hpp); empty: none
-    Eigen::MatrixXd gram, block;              // the Gram route's
+    Eigen::MatrixXd gram;                     // the Gram route's
     GramAccumulator<double> accumulator;
     Eigen::LLT<Eigen::MatrixXd, Eigen::Lower> cholesky;
   };
@@ -171,28 +171,21 @@ class FactoredSvd {
     return lifted;
   }
 
-  // G = xᵀx in double; float data is widened 1,024 rows at a time (by the factor's own wide reader when it has
-  // one), so no double copy of x exists.
+  // G = xᵀx in double; float data is widened (and, through the factor's read_uncentred, centred) while it is packed
+  // for the rank update, so no double copy of any of x exists.
   static void gram_in_double(const Rows& x, FactorWork& work) {
     Eigen::MatrixXd& gram = work.gram;
     gram.setZero(x.cols, x.cols);
+    const typename Rows::Reader& read = x.read_uncentred ? x.read_uncentred : x.read;
     for (Eigen::Index first = 0; first < x.rows; first += x.block_rows) {
       const Eigen::Index count = std::min(x.block_rows, x.rows - first);
       if constexpr (std::is_same_v<Scalar, double>) {
-        work.accumulator.add(gram, x.read(first, count));
-      } else if (x.read_wide) {
-        work.accumulator.add(gram, x.read_wide(first, count));
+        work.accumulator.add(gram, read(first, count));
       } else {
-        const typename Rows::Block rows = x.read(first, count);
-        constexpr Eigen::Index kWidenedRows = 1024;
-        work.block.resize(kWidenedRows, x.cols);  // once: a shorter last block uses its top rows, not a new buffer
-        for (Eigen::Index part = 0; part < rows.rows(); part += kWidenedRows) {
-          const Eigen::Index widened = std::min(kWidenedRows, rows.rows() - part);
-          work.block.topRows(widened) = rows.middleRows(part, widened).template cast<double>();
-          work.accumulator.add(gram, work.block.topRows(widened));
-        }
+        work.accumulator.add_widened(gram, read(first, count), x.pivot_wide, x.mean_wide);
       }
     }
+    if (x.require_finite && !gram.diagonal().allFinite()) x.require_finite();
     gram.triangularView<Eigen::StrictlyUpper>() = gram.transpose();
   }
 

@@ -10,6 +10,8 @@
 #include <limits>
 #include <vector>
 
+#include "rows_in_double.hpp"
+
 namespace attnspec::detail {
 
 /// max_j R_k(i, j) and min_j R_k(i, j) over the keys row i sees, one row per query row and one column per rank.
@@ -53,15 +55,15 @@ Extremes add_term(double* x, const double* v, double w, Eigen::Index keys) {
 /// each of `ranks` (ascending, each in [0, r]); `v` is m×r, `visible_keys(i)` the number of keys query row i sees.
 /// Each entry of R_k is summed term by term from l = r−1 down to k, whatever the rows around it and the ranks asked
 /// for, so a row's extremes do not depend on how rows are grouped into blocks, threads or processes.
-template <class WeightedU, class RightVectors>
-ResidualExtremes residual_extremes(const WeightedU& weighted_u, const RightVectors& v,
+template <class WeightedU>
+ResidualExtremes residual_extremes(const WeightedU& weighted_u, const RowsInDouble& v,
                                    const std::vector<Eigen::Index>& ranks, Eigen::Index first,
                                    const std::function<Eigen::Index(Eigen::Index)>& visible_keys) {
   // 8 rows × 512 keys of double (32 KiB, a first-level data cache): long rows spread each pass's final comparison
   // over many entries, and the 512 keys' terms of every rank (4 KiB each) stay in the second-level cache. Measured
-  // against 4–16 rows of 128–1,024 keys at n = m = 4096, d = 128 (docs/performance.md).
+  // against 4–16 rows of 128–1,024 keys at n = m = 4096, d = 128 (docs/performance.md). The keys' terms are read
+  // once for all the rows (a float field's converted once), then every group of rows sweeps them.
   constexpr Eigen::Index tile_rows = 8, tile_cols = 512;
-  static_assert(RightVectors::InnerStrideAtCompileTime == 1, "the kernel reads v's columns as contiguous keys");
   const Eigen::Index rows = weighted_u.rows(), m = v.rows(), r = v.cols();
   const auto rank_count = static_cast<Eigen::Index>(ranks.size());
   constexpr double infinity = std::numeric_limits<double>::infinity();
@@ -70,14 +72,18 @@ ResidualExtremes residual_extremes(const WeightedU& weighted_u, const RightVecto
   out.min.setConstant(rows, rank_count, infinity);
   std::vector<Eigen::Index> seen(static_cast<std::size_t>(rows));
   for (Eigen::Index i = 0; i < rows; ++i) seen[static_cast<std::size_t>(i)] = visible_keys(first + i);
+  const Eigen::Index any_sees = rows == 0 ? 0 : *std::max_element(seen.begin(), seen.end());
 
   Eigen::Matrix<double, tile_rows, tile_cols, Eigen::RowMajor> tile;
-  for (Eigen::Index i0 = 0; i0 < rows; i0 += tile_rows) {
-    const Eigen::Index group = std::min(tile_rows, rows - i0);
-    const Eigen::Index group_sees =
-        *std::max_element(seen.begin() + i0, seen.begin() + i0 + group);  // causal rows see a prefix of keys
-    for (Eigen::Index j0 = 0; j0 < std::min(m, group_sees); j0 += tile_cols) {
-      const Eigen::Index width = std::min(tile_cols, m - j0);
+  Eigen::MatrixXd converted;
+  for (Eigen::Index j0 = 0; j0 < std::min(m, any_sees); j0 += tile_cols) {
+    const Eigen::Index width = std::min(tile_cols, m - j0);
+    const RowsInDouble::Rows terms = v.middle_rows(j0, width, converted);
+    for (Eigen::Index i0 = 0; i0 < rows; i0 += tile_rows) {
+      const Eigen::Index group = std::min(tile_rows, rows - i0);
+      const Eigen::Index group_sees =
+          *std::max_element(seen.begin() + i0, seen.begin() + i0 + group);  // causal rows see a prefix of keys
+      if (group_sees <= j0) continue;
       tile.setZero();
       Eigen::Index previous = r;  // R_r = 0; adding terms l = k..previous−1 turns R_previous into R_k
       for (Eigen::Index slot = rank_count - 1; slot >= 0; --slot) {
@@ -90,10 +96,10 @@ ResidualExtremes residual_extremes(const WeightedU& weighted_u, const RightVecto
           // sum does not depend on the tile's shape or on the ranks; only the last term's pass compares.
           Extremes seen_here;
           for (Eigen::Index l = previous - 1; l > k; --l) {
-            add_term<false>(x, v.col(l).data() + j0, weighted_u(i0 + t, l), keys);
+            add_term<false>(x, terms.col(l).data(), weighted_u(i0 + t, l), keys);
           }
           if (previous > k) {
-            seen_here = add_term<true>(x, v.col(k).data() + j0, weighted_u(i0 + t, k), keys);
+            seen_here = add_term<true>(x, terms.col(k).data(), weighted_u(i0 + t, k), keys);
           } else {  // no term to add (k = r): the tile as it is
             seen_here = {tile.row(t).head(keys).maxCoeff(), tile.row(t).head(keys).minCoeff()};
           }

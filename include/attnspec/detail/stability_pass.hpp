@@ -19,6 +19,7 @@
 #include "checks.hpp"
 #include "parallel_for.hpp"
 #include "residual_extremes.hpp"
+#include "rows_in_double.hpp"
 
 namespace attnspec::detail {
 
@@ -86,34 +87,14 @@ struct StabilityPassResult : StabilityTotals {
   Eigen::MatrixXd row_certified_tv, row_measured_tv;
 };
 
-/// A double matrix the pass reads: the field's own storage when the field ran in double, a converted copy otherwise.
-using DoubleMatrixRef = Eigen::Ref<const Eigen::MatrixXd>;
-
-/// A matrix the pass reads a block of rows at a time, in double: a float field's Q and U are converted block by
-/// block instead of whole, so the pass holds no double copy of them.
-class RowsInDouble {
- public:
-  explicit RowsInDouble(const Eigen::MatrixXd& x) : m_double(&x) {}
-  explicit RowsInDouble(const Eigen::MatrixXf& x) : m_float(&x) {}
-  Eigen::Index rows() const { return m_double != nullptr ? m_double->rows() : m_float->rows(); }
-  Eigen::MatrixXd middle_rows(Eigen::Index first, Eigen::Index count) const {
-    if (m_double != nullptr) return m_double->middleRows(first, count);
-    return m_float->middleRows(first, count).cast<double>();
-  }
-
- private:
-  const Eigen::MatrixXd* m_double = nullptr;
-  const Eigen::MatrixXf* m_float = nullptr;
-};
-
-/// Inputs of the pass, in double (or read in double) and with the kept keys only.
+/// Inputs of the pass, read in double, with the kept keys only.
 struct StabilityPassInput {
   const RowsInDouble* queries;  // n×d
-  const DoubleMatrixRef* keys;  // m×d, as the field used them
+  const RowsInDouble* keys;     // m×d, as the field used them
   double scale;
   const RowsInDouble* u;                                   // n×r
   const Eigen::VectorXd* sigma;                            // r
-  const DoubleMatrixRef* v;                                // m×r
+  const RowsInDouble* v;                                   // m×r
   const Eigen::MatrixXd* values;                           // m×d_v or nullptr
   std::function<Eigen::Index(Eigen::Index)> visible_keys;  // row i sees keys [0, visible_keys(i))
   Eigen::VectorXd value_diameter;           // diameter of the values row i sees, per row (empty without values)
@@ -153,6 +134,18 @@ inline Eigen::VectorXd prefix_diameters(const Eigen::MatrixXd& values) {
   }
   if (m >= 1) diameter(1) = 0;
   return diameter;
+}
+
+// visit(first_key, keys) over the rows of x (K or V, one per key), columns [first_col, first_col + col_count): a
+// double field's in one view, a float field's converted 512 keys at a time (512 KiB at d = 128).
+template <class Visit>
+void for_key_chunks(const RowsInDouble& x, Eigen::Index first_col, Eigen::Index col_count, Visit visit) {
+  constexpr Eigen::Index kConvertedKeys = 512;
+  const Eigen::Index chunk = x.converts() ? kConvertedKeys : std::max<Eigen::Index>(x.rows(), 1);
+  Eigen::MatrixXd buffer;
+  for (Eigen::Index first = 0; first < x.rows(); first += chunk) {
+    visit(first, x.block(first, std::min(chunk, x.rows() - first), first_col, col_count, buffer));
+  }
 }
 
 // The certificate for rows [first, first + rows) at every rank of the pass, from the residual's row extremes.
@@ -195,7 +188,12 @@ inline void measure_block(const StabilityPassInput& in, Eigen::Index first, Eige
   Eigen::Array<double, 1, Eigen::Dynamic> q(m), log_q(m);
   // The true field's rows, from Q and K rather than from the SVD, so "measured" means measured; then, in place,
   // the true attention's logarithm.
-  log_p.noalias() = in.scale * in.queries->middle_rows(first, rows) * in.keys->transpose();
+  Eigen::MatrixXd query_buffer;
+  const RowsInDouble::Rows query_rows = in.queries->middle_rows(first, rows, query_buffer);
+  log_p.resize(rows, m);
+  for_key_chunks(*in.keys, 0, in.keys->cols(), [&](Eigen::Index first_key, const RowsInDouble::Rows& keys) {
+    log_p.middleCols(first_key, keys.rows()).noalias() = in.scale * query_rows * keys.transpose();
+  });
   if (!all_finite(log_p)) {
     // The field itself scales only its singular values, so it takes any Q·Kᵀ whose scaled values fit; here the
     // products are formed before the scale multiplies them.
@@ -225,7 +223,9 @@ inline void measure_block(const StabilityPassInput& in, Eigen::Index first, Eige
     const auto slot = static_cast<Eigen::Index>(measured);
     const Eigen::Index k = in.ranks[measured];
     if (k > built) {
-      truncated.noalias() += weighted_u.middleCols(built, k - built) * in.v->middleCols(built, k - built).transpose();
+      for_key_chunks(*in.v, built, k - built, [&](Eigen::Index first_key, const RowsInDouble::Rows& v) {
+        truncated.middleCols(first_key, v.rows()).noalias() += weighted_u.middleCols(built, k - built) * v.transpose();
+      });
       built = k;
     }
     for (Eigen::Index t = 0; t < rows; ++t) {
@@ -271,7 +271,8 @@ inline void measure_block(const StabilityPassInput& in, Eigen::Index first, Eige
 inline StabilityTotals run_stability_block(const StabilityPassInput& in, Eigen::Index first, Eigen::Index rows,
                                            StabilityPassResult& rows_out) {
   StabilityTotals out(static_cast<Eigen::Index>(in.ranks.size()));
-  const Eigen::MatrixXd weighted_u = in.u->middle_rows(first, rows) * in.sigma->asDiagonal();
+  Eigen::MatrixXd u_buffer;
+  const Eigen::MatrixXd weighted_u = in.u->middle_rows(first, rows, u_buffer) * in.sigma->asDiagonal();
   certify_block(in, first, weighted_u, out, rows_out);
   if (!in.measured_slots.empty()) measure_block(in, first, rows, weighted_u, out, rows_out);
   return out;
