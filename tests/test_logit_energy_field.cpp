@@ -239,6 +239,19 @@ TEST_CASE("zero-copy maps over row-major host buffers, in float, feed a double f
   const MatrixXd head1_copy = packed.rightCols(d);
   require_same_spectrum(LogitEnergyField<double>(head1, k).singular_values(),
                         LogitEnergyField<double>(head1_copy, k).singular_values(), 0.0);
+
+  // Column-major float views with a longer column stride, read in place by the float Gram route (widened while
+  // packed, through the view's own stride): the same bits as their copies, on shapes around the 1,024-row blocks
+  // and the packing's panel widths.
+  for (const auto& [rows, cols] : {std::pair<Index, Index>{1, 1}, {3, 5}, {1025, 9}, {2100, 27}, {700, 70}}) {
+    const Eigen::MatrixXf wide_q = gaussian(rows + 5, cols + 2, rng).cast<float>();
+    const Eigen::MatrixXf wide_k = (gaussian(rows + 3, cols, rng).array() + 2.0).matrix().cast<float>();
+    const auto q_view = wide_q.block(2, 1, rows, cols);
+    const auto k_view = wide_k.topRows(rows);
+    const Eigen::VectorXf in_place = LogitEnergyField<float>(q_view, k_view).singular_values();
+    const Eigen::MatrixXf q_copy = q_view, k_copy = k_view;
+    CHECK(in_place == LogitEnergyField<float>(q_copy, k_copy).singular_values());
+  }
 }
 
 TEST_CASE("field errors name the function, the argument and the shapes", "[field][errors]") {
